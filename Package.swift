@@ -1,0 +1,53 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "zgen",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "zgen", targets: ["zgen"]),
+        .library(name: "ZDaemon", targets: ["ZDaemon"]),
+        .library(name: "ZGenCore", targets: ["ZGenCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // libzmq, through pkg-config (Debian: libzmq3-dev).
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"]), .brew(["zeromq"])]
+        ),
+        // A small INI reader that keeps line:column, shared by zgen (schemas) and the runtime (config).
+        .target(name: "INIFormat"),
+        // The runtime every generated daemon compiles against.
+        .target(
+            name: "ZDaemon",
+            dependencies: [
+                "CZeroMQ",
+                "INIFormat",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The generator as a library: read -> validate -> model -> render. Never touches sockets.
+        .target(name: "ZGenCore", dependencies: ["INIFormat"]),
+        .executableTarget(
+            name: "zgen",
+            dependencies: [
+                "ZGenCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "INIFormatTests", dependencies: ["INIFormat"]),
+        .testTarget(name: "ZDaemonTests", dependencies: ["ZDaemon", "CZeroMQ"]),
+        .testTarget(name: "ZGenCoreTests", dependencies: ["ZGenCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
