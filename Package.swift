@@ -8,6 +8,9 @@ let package = Package(
         .executable(name: "zgen", targets: ["zgen"]),
         .library(name: "ZDaemon", targets: ["ZDaemon"]),
         .library(name: "ZGenCore", targets: ["ZGenCore"]),
+        // zgen in other packages' builds: generate while building, or regenerate checked-in code.
+        .plugin(name: "ZGenBuildPlugin", targets: ["ZGenBuildPlugin"]),
+        .plugin(name: "ZGenGenerateCommand", targets: ["ZGenGenerateCommand"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
@@ -44,6 +47,20 @@ let package = Package(
                 "ZGenCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        // Plugins (issue 5). Both compile Sources/ZGenCore/OutputNaming.swift through a symlink,
+        // so their output names are exactly zgen's.
+        .plugin(name: "ZGenBuildPlugin", capability: .buildTool(), dependencies: ["zgen"]),
+        .plugin(
+            name: "ZGenGenerateCommand",
+            capability: .command(
+                intent: .custom(
+                    verb: "zgen-generate",
+                    description: "Regenerate Generated/ from Schemas/ (--check: fail with a diff when stale)"
+                ),
+                permissions: [.writeToPackageDirectory(reason: "zgen-generate writes the generated Swift into Generated/")]
+            ),
+            dependencies: ["zgen"]
         ),
         .testTarget(name: "INIFormatTests", dependencies: ["INIFormat"]),
         .testTarget(name: "ZDaemonTests", dependencies: ["ZDaemon", "CZeroMQ"]),

@@ -1,0 +1,138 @@
+import Foundation
+import PackagePlugin
+
+/// `swift package --allow-writing-to-package-directory zgen-generate [--check] [schema...]`
+///
+/// Regenerates the checked-in `Generated/` from `Schemas/` (all schemas, or the ones named):
+/// `Schemas/my_zmq.json` → `Generated/MyZmq/MyZmq.swift`. Files zgen wrote earlier whose schema is
+/// gone are removed. With `--check` nothing is written: the command prints a unified diff of
+/// everything that is stale and fails, which is how CI catches a schema edited without
+/// regenerating.
+@main
+struct ZGenGenerateCommand: CommandPlugin {
+    func performCommand(context: PluginContext, arguments: [String]) async throws {
+        var extractor = ArgumentExtractor(arguments)
+        let check = extractor.extractFlag(named: "check") > 0
+        let schemasDirectory = extractor.extractOption(named: "schemas").last ?? "Schemas"
+        let generatedDirectory = extractor.extractOption(named: "generated").last ?? "Generated"
+        let requested = extractor.remainingArguments
+        if let unknown = requested.first(where: { $0.hasPrefix("-") }) {
+            throw PluginFailure("zgen-generate: unknown option '\(unknown)' "
+                + "(usage: zgen-generate [--check] [--schemas <dir>] [--generated <dir>] [schema...])")
+        }
+
+        let root = context.package.directoryURL
+        let fileManager = FileManager.default
+        let schemaFiles = (try? fileManager.contentsOfDirectory(atPath: root.appendingPathComponent(schemasDirectory).path)) ?? []
+        let plan: GeneratePlan
+        do {
+            plan = try GeneratePlan(
+                schemaFiles: schemaFiles.filter { name in
+                    var isDirectory: ObjCBool = false
+                    let path = root.appendingPathComponent(schemasDirectory).appendingPathComponent(name).path
+                    return fileManager.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+                },
+                generatedFiles: Self.generatedFiles(in: root, under: generatedDirectory),
+                requested: requested,
+                schemasDirectory: schemasDirectory,
+                generatedDirectory: generatedDirectory
+            )
+        } catch {
+            throw PluginFailure("zgen-generate: \(error.message)")
+        }
+        if plan.jobs.isEmpty && plan.orphans.isEmpty {
+            print("zgen-generate: no schemas in \(schemasDirectory)/")
+            return
+        }
+
+        let zgen = try context.tool(named: "zgen").url
+        var failures: [String] = []
+        for job in plan.jobs {
+            var arguments = [job.schema, "-o", job.outputDirectory]
+            if check {
+                arguments.insert("--check", at: 0)
+            } else {
+                try fileManager.createDirectory(
+                    at: root.appendingPathComponent(job.outputDirectory), withIntermediateDirectories: true)
+            }
+            let (status, output) = try Self.run(zgen, arguments, in: root)
+            if !output.isEmpty { print(output, terminator: output.hasSuffix("\n") ? "" : "\n") }
+            if status != 0 {
+                failures.append(check ? "\(job.output) is stale (or \(job.schema) has errors)" : "zgen failed on \(job.schema)")
+            }
+        }
+
+        for orphan in plan.orphans {
+            let url = root.appendingPathComponent(orphan)
+            if check {
+                print(Self.deletionDiff(of: orphan, contents: (try? String(contentsOf: url, encoding: .utf8)) ?? ""), terminator: "")
+                failures.append("\(orphan) has no schema in \(schemasDirectory)/ any more")
+            } else {
+                try fileManager.removeItem(at: url)
+                print("zgen-generate: removed \(orphan) (its schema is gone)")
+                let directory = url.deletingLastPathComponent()
+                if (try? fileManager.contentsOfDirectory(atPath: directory.path))?.isEmpty == true {
+                    try? fileManager.removeItem(at: directory)
+                }
+            }
+        }
+
+        if !failures.isEmpty {
+            for failure in failures { Diagnostics.error("zgen-generate: \(failure)") }
+            throw PluginFailure(check
+                ? "zgen-generate --check: \(generatedDirectory)/ is stale; run `swift package --allow-writing-to-package-directory zgen-generate`"
+                : "zgen-generate: \(failures.count) schema(s) failed")
+        }
+        if check { print("zgen-generate --check: \(generatedDirectory)/ is up to date (\(plan.jobs.count) schema(s))") }
+    }
+
+    /// The Swift files under `directory` whose first line is zgen's header, relative to `root`.
+    static func generatedFiles(in root: URL, under directory: String) -> [String] {
+        let base = root.appendingPathComponent(directory)
+        guard let enumerator = FileManager.default.enumerator(atPath: base.path) else { return [] }
+        var result: [String] = []
+        while let relative = enumerator.nextObject() as? String {
+            guard relative.hasSuffix(".swift"),
+                let handle = FileHandle(forReadingAtPath: base.appendingPathComponent(relative).path)
+            else { continue }
+            let head = (try? handle.read(upToCount: GeneratePlan.generatedHeaderPrefix.utf8.count)) ?? Data()
+            try? handle.close()
+            if head.elementsEqual(GeneratePlan.generatedHeaderPrefix.utf8) {
+                result.append("\(directory)/\(relative)")
+            }
+        }
+        return result.sorted()
+    }
+
+    /// Runs a tool in `directory`, returning its status and its standard output and error, merged.
+    static func run(_ tool: URL, _ arguments: [String], in directory: URL) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = tool
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// A unified diff that deletes a whole file, for `--check` on an orphaned output.
+    static func deletionDiff(of path: String, contents: String) -> String {
+        var lines = contents.split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.last == "" { lines.removeLast() }
+        var diff = "--- a/\(path)\n+++ /dev/null\n@@ -1,\(lines.count) +0,0 @@\n"
+        for line in lines { diff += "-\(line)\n" }
+        return diff
+    }
+}
+
+/// An error whose text is the whole message `swift package` shows.
+struct PluginFailure: Error, CustomStringConvertible {
+    /// What went wrong.
+    var description: String
+
+    init(_ description: String) { self.description = description }
+}
