@@ -1,0 +1,90 @@
+import Metrics
+
+/// Runtime state of one channel; owned by its ``Daemon`` and used on the loop thread only.
+final class Channel {
+    enum Handler {
+        case none
+        case receive(([Frame]) throws -> Void)
+        case request(([Frame]) throws -> [Frame])
+        case routed((RoutingID, [Frame]) throws -> Void)
+        case reply((Result<[Frame], RequestTimeout>) throws -> Void)
+    }
+
+    let index: Int
+    let spec: ChannelSpec
+    let linger: Int32
+    var socket: Socket?
+    var registration: PollRegistration?
+    var boundEndpoints: [String] = []
+    var handler: Handler = .none
+    var counters = ChannelCounters()
+    private var reported = ChannelCounters()
+    private let receivedMetric: Counter
+    private let sentMetric: Counter
+    private let droppedMetric: Counter
+    private let handlerErrorsMetric: Counter
+    /// Reused receive buffer.
+    var frames: [Frame] = []
+    /// Messages the socket could not take yet (bounded by `spec.queue`); `pendingHead` is the
+    /// index of the oldest, so dequeuing is O(1).
+    var pending: [[Frame]] = []
+    var pendingHead = 0
+    var pendingCount: Int { pending.count - pendingHead }
+    /// REQ: a request is out and its reply (or timeout) has not been handled yet.
+    var awaitingReply = false
+    var replyTimer: Scheduled?
+    /// ROUTER: peers that sent a REQ-style envelope (id, empty delimiter, body).
+    var delimitedPeers: Set<[UInt8]> = []
+
+    init(index: Int, spec: ChannelSpec, linger: Int32, daemon: String, metricsPrefix: String) {
+        self.index = index
+        self.spec = spec
+        self.linger = linger
+        let dimensions = [("daemon", daemon), ("channel", spec.name)]
+        receivedMetric = Counter(label: "\(metricsPrefix)_received", dimensions: dimensions)
+        sentMetric = Counter(label: "\(metricsPrefix)_sent", dimensions: dimensions)
+        droppedMetric = Counter(label: "\(metricsPrefix)_dropped", dimensions: dimensions)
+        handlerErrorsMetric = Counter(label: "\(metricsPrefix)_handler_errors", dimensions: dimensions)
+    }
+
+    /// Pushes the counts accumulated since the last call to swift-metrics (batched, so the
+    /// per-message cost is an integer increment).
+    func reportMetrics() {
+        if counters.received != reported.received {
+            receivedMetric.increment(by: Int64(counters.received - reported.received))
+        }
+        if counters.sent != reported.sent { sentMetric.increment(by: Int64(counters.sent - reported.sent)) }
+        if counters.dropped != reported.dropped {
+            droppedMetric.increment(by: Int64(counters.dropped - reported.dropped))
+        }
+        if counters.handlerErrors != reported.handlerErrors {
+            handlerErrorsMetric.increment(by: Int64(counters.handlerErrors - reported.handlerErrors))
+        }
+        reported = counters
+    }
+
+    var metricsDirty: Bool { counters != reported }
+
+    func enqueue(_ frames: [Frame]) {
+        pending.append(frames)
+    }
+
+    func dequeue() {
+        pending[pendingHead] = []
+        pendingHead += 1
+        if pendingHead == pending.count {
+            pending.removeAll(keepingCapacity: true)
+            pendingHead = 0
+        } else if pendingHead >= 1024 && pendingHead * 2 >= pending.count {
+            pending.removeFirst(pendingHead)
+            pendingHead = 0
+        }
+    }
+
+    var firstPending: [Frame] { pending[pendingHead] }
+
+    func clearPending() {
+        pending.removeAll()
+        pendingHead = 0
+    }
+}

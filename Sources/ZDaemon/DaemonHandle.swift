@@ -1,0 +1,190 @@
+import Foundation
+
+/// A `Sendable` handle on a running ``Daemon``, for other threads and tasks: post work to its
+/// loop, terminate it, wait until it has started or finished.
+public final class DaemonHandle: @unchecked Sendable {
+    // Mutable state is guarded by `condition`; `daemon` is touched on the loop thread only.
+    /// The daemon's name (spec name).
+    public let name: String
+    let loop: EventLoopHandle
+    private let condition = NSCondition()
+    private var started = false
+    private var finished = false
+    private var failure: (any Error)?
+    private var endpoints: [[String]]
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var startWaiters: [CheckedContinuation<Void, Never>] = []
+    private weak var daemon: Daemon?
+
+    init(name: String, loop: EventLoopHandle, channelCount: Int) {
+        self.name = name
+        self.loop = loop
+        endpoints = Array(repeating: [], count: channelCount)
+    }
+
+    func attach(_ daemon: Daemon) { self.daemon = daemon }
+
+    /// Runs `task` on the daemon's loop thread. Returns `false` when the daemon has closed.
+    @discardableResult
+    public func execute(_ task: @escaping @Sendable () -> Void) -> Bool {
+        loop.execute(task)
+    }
+
+    /// Runs `task` on the daemon's loop thread with the daemon itself (which is only usable
+    /// there). Returns `false` when the daemon has closed.
+    @discardableResult
+    public func execute(_ task: @escaping @Sendable (Daemon) -> Void) -> Bool {
+        loop.execute { [self] in
+            if let daemon { task(daemon) }
+        }
+    }
+
+    /// Terminates the daemon from any thread (see ``Daemon/terminate()``). No effect once it
+    /// has finished.
+    public func terminate() {
+        execute { (daemon: Daemon) in daemon.terminate() }
+    }
+
+    /// Whether the daemon's loop has started.
+    public var isStarted: Bool { condition.withLock { started } }
+    /// Whether the daemon's ``Daemon/run()`` has returned.
+    public var isFinished: Bool { condition.withLock { finished } }
+    /// The error ``Daemon/run()`` ended with, if any.
+    public var error: (any Error)? { condition.withLock { failure } }
+
+    /// The endpoints a channel bound (wildcards resolved), once the daemon has opened.
+    public func boundEndpoints(_ channel: Int) -> [String] {
+        condition.withLock { endpoints.indices.contains(channel) ? endpoints[channel] : [] }
+    }
+
+    /// Blocks until the daemon has started (or finished without starting), or the timeout
+    /// passed. Returns whether it started.
+    @discardableResult
+    public func waitUntilStarted(timeout: Duration? = nil) -> Bool {
+        _ = wait(timeout) { self.started || self.finished }
+        return isStarted
+    }
+
+    /// Blocks until ``Daemon/run()`` has returned or the timeout passed; returns whether it did.
+    @discardableResult
+    public func waitUntilFinished(timeout: Duration? = nil) -> Bool {
+        wait(timeout) { self.finished }
+    }
+
+    /// Suspends until the daemon has started (or finished without starting).
+    public func started() async {
+        await withCheckedContinuation { continuation in
+            let ready = condition.withLock {
+                if started || finished { return true }
+                startWaiters.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    /// Suspends until ``Daemon/run()`` has returned.
+    public func finished() async {
+        await withCheckedContinuation { continuation in
+            let ready = condition.withLock {
+                if finished { return true }
+                waiters.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    private func wait(_ timeout: Duration?, until predicate: () -> Bool) -> Bool {
+        let deadline = timeout.map { Date(timeIntervalSinceNow: Double($0.nanoseconds) / 1e9) }
+        condition.lock()
+        defer { condition.unlock() }
+        while !predicate() {
+            if let deadline {
+                if !condition.wait(until: deadline) { return predicate() }
+            } else {
+                condition.wait()
+            }
+        }
+        return true
+    }
+
+    func publishEndpoints(_ bound: [[String]]) {
+        condition.withLock { endpoints = bound }
+    }
+
+    func markStarted() {
+        let resume = condition.withLock {
+            started = true
+            condition.broadcast()
+            defer { startWaiters.removeAll() }
+            return startWaiters
+        }
+        for continuation in resume { continuation.resume() }
+    }
+
+    func markFinished(_ error: (any Error)?) {
+        let resume = condition.withLock {
+            finished = true
+            failure = error
+            condition.broadcast()
+            defer {
+                waiters.removeAll()
+                startWaiters.removeAll()
+            }
+            return waiters + startWaiters
+        }
+        for continuation in resume { continuation.resume() }
+    }
+}
+
+/// Something that hosts a ``Daemon`` and runs it: the daemon itself, or a generated daemon
+/// type (which keeps its handlers alive while it runs).
+public protocol DaemonHosting: AnyObject, SendableMetatype {
+    /// The runtime daemon.
+    var daemon: Daemon { get }
+    /// Runs until terminated (blocks the calling thread).
+    func run() throws
+}
+
+extension Daemon: DaemonHosting {
+    /// The daemon itself.
+    public var daemon: Daemon { self }
+}
+
+/// Runs a daemon on a thread of its own. The daemon is created on that thread (it is not
+/// `Sendable`), so the caller passes a factory and gets back the `Sendable` handle.
+public enum DaemonThread {
+    /// Starts a thread named `name`, creates the daemon there with `make`, and runs it.
+    /// Returns once the daemon exists (rethrowing `make`'s error); the daemon's own start and
+    /// end are observable through the handle.
+    public static func start<D: DaemonHosting>(name: String, stackSize: Int = 8 << 20,
+                                                _ make: @escaping @Sendable () throws -> D) throws -> DaemonHandle {
+        let created = NSCondition()
+        nonisolated(unsafe) var result: Result<DaemonHandle, any Error>?
+        let thread = Thread {
+            do {
+                let hosted = try make()
+                let handle = hosted.daemon.handle
+                created.withLock {
+                    result = .success(handle)
+                    created.broadcast()
+                }
+                // The error is recorded on the handle by Daemon.run().
+                try? hosted.run()
+            } catch {
+                created.withLock {
+                    result = .failure(error)
+                    created.broadcast()
+                }
+            }
+        }
+        thread.name = name
+        thread.stackSize = stackSize
+        thread.start()
+        created.lock()
+        defer { created.unlock() }
+        while result == nil { created.wait() }
+        return try result!.get()
+    }
+}

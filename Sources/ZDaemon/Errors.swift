@@ -1,0 +1,84 @@
+import CZeroMQ
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A failed libzmq call: the operation, what it was applied to and libzmq's own text.
+///
+/// Its description reads like `bind tcp://*:9090: Address already in use`.
+public struct ZMQError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The operation that failed, e.g. `bind`, `connect`, `send`, `setsockopt`.
+    public var operation: String
+    /// What the operation was applied to, e.g. an endpoint or a channel name.
+    public var subject: String
+    /// The `errno` value libzmq reported.
+    public var code: Int32
+    /// libzmq's text for `code` (`zmq_strerror`).
+    public var message: String
+
+    /// Creates an error from its parts; `message` defaults to `zmq_strerror(code)`.
+    public init(operation: String, subject: String, code: Int32, message: String? = nil) {
+        self.operation = operation
+        self.subject = subject
+        self.code = code
+        self.message = message ?? String(cString: zmq_strerror(code))
+    }
+
+    /// `<operation> <subject>: <message>`.
+    public var description: String {
+        subject.isEmpty ? "\(operation): \(message)" : "\(operation) \(subject): \(message)"
+    }
+
+    /// True when the context was terminated underneath the call (ETERM): the loop ends cleanly.
+    public var isContextTerminated: Bool { code == ETERM }
+
+    /// Builds the error from `zmq_errno()` right after a failed call.
+    static func last(_ operation: String, _ subject: String) -> ZMQError {
+        ZMQError(operation: operation, subject: subject, code: zmq_errno())
+    }
+}
+
+/// A misuse of the runtime that libzmq itself would not (clearly) report, such as setting an
+/// option that does not apply to a socket type or sending twice on a REQ channel.
+public struct ZDaemonError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Human-readable explanation naming the channel/option/socket type involved.
+    public var message: String
+    /// Creates an error with the given explanation.
+    public init(_ message: String) { self.message = message }
+    /// The explanation.
+    public var description: String { message }
+}
+
+/// Reply timeout on a REQ channel (socket has been reopened, Lazy Pirate).
+public struct RequestTimeout: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The REQ channel's name.
+    public var channel: String
+    /// The timeout that elapsed, in milliseconds.
+    public var milliseconds: Int
+    /// Creates a timeout value.
+    public init(channel: String, milliseconds: Int) {
+        self.channel = channel
+        self.milliseconds = milliseconds
+    }
+    /// `no reply on <channel> within <ms> ms`.
+    public var description: String { "no reply on \(channel) within \(milliseconds) ms" }
+}
+
+/// A send found the channel's own send queue full (the socket was at its high-water mark and
+/// the channel's `queue` bound of waiting messages was reached too).
+public struct ChannelFullError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The channel's name.
+    public var channel: String
+    /// The queue bound that was reached.
+    public var queued: Int
+    /// Creates the error.
+    public init(channel: String, queued: Int) {
+        self.channel = channel
+        self.queued = queued
+    }
+    /// `channel <name> is full (<n> messages queued)`.
+    public var description: String { "channel \(channel) is full (\(queued) messages queued)" }
+}

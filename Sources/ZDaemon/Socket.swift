@@ -1,0 +1,245 @@
+import CZeroMQ
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A libzmq socket that owns its C handle: closed exactly once (by ``close(linger:)`` or at
+/// deinit), with its linger always set explicitly before closing.
+///
+/// Not `Sendable`: a socket belongs to the thread (event loop) that created it.
+public final class Socket {
+    /// The socket's type.
+    public let type: SocketType
+    /// The context the socket was created in (kept alive until the socket is gone).
+    public let context: ZMQContext
+    /// A name used as the subject of send/receive errors (a channel name, or the type).
+    public var name: String
+    /// The raw `void *` handle, `nil` once closed.
+    public private(set) var handle: UnsafeMutableRawPointer?
+    /// Linger used when the socket is closed implicitly (deinit), in milliseconds.
+    public var defaultLinger: Int32
+    /// One reusable message buffer, so receiving allocates only the frames' bytes.
+    private let message: UnsafeMutablePointer<zmq_msg_t>
+
+    /// Creates a socket of `type` in `context` (the shared context when `nil`).
+    /// - Parameter linger: linger applied at close (ms); also set on the socket right away.
+    public init(_ type: SocketType, context: ZMQContext? = nil, linger: Int32 = 0, name: String? = nil) throws {
+        let context = try context ?? ZMQContext.shared()
+        guard let handle = zmq_socket(context.handle, type.zmqType) else {
+            throw ZMQError.last("socket", type.rawValue)
+        }
+        self.type = type
+        self.context = context
+        self.handle = handle
+        self.name = name ?? type.rawValue
+        self.defaultLinger = linger
+        message = .allocate(capacity: 1)
+        zmq_msg_init(message)
+        var value = linger
+        zmq_setsockopt(handle, ZMQ_LINGER, &value, MemoryLayout<Int32>.size)
+    }
+
+    deinit {
+        close(linger: defaultLinger)
+        zmq_msg_close(message)
+        message.deallocate()
+    }
+
+    /// Whether ``close(linger:)`` has run.
+    public var isClosed: Bool { handle == nil }
+
+    private func live(_ operation: String, _ subject: String) throws -> UnsafeMutableRawPointer {
+        guard let handle else {
+            throw ZMQError(operation: operation, subject: subject, code: ENOTSOCK, message: "socket is closed")
+        }
+        return handle
+    }
+
+    /// Sets the linger (ms) explicitly, then closes the socket. Idempotent.
+    public func close(linger: Int32) {
+        guard let handle else { return }
+        var value = linger
+        zmq_setsockopt(handle, ZMQ_LINGER, &value, MemoryLayout<Int32>.size)
+        zmq_close(handle)
+        self.handle = nil
+    }
+
+    /// Sets an option; throws ``ZDaemonError`` when it does not apply to this socket's type
+    /// (`SUBSCRIBE does not apply to a PUSH socket`) and ``ZMQError`` when libzmq refuses it.
+    public func setOption(_ option: SocketOption) throws {
+        guard option.applies(to: type) else {
+            throw ZDaemonError("\(option.name) does not apply to a \(type.rawValue) socket")
+        }
+        let handle = try live("setsockopt", option.name)
+        let rc: Int32
+        switch option {
+        case .sendHWM(let v), .receiveHWM(let v), .linger(let v), .reconnectIvl(let v),
+            .reconnectIvlMax(let v), .heartbeatIvl(let v), .heartbeatTtl(let v), .heartbeatTimeout(let v):
+            var value = v
+            rc = zmq_setsockopt(handle, option.code, &value, MemoryLayout<Int32>.size)
+            if case .linger(let v) = option { defaultLinger = v }
+        case .immediate(let b), .routerMandatory(let b), .tcpKeepalive(let b):
+            var value: Int32 = b ? 1 : 0
+            rc = zmq_setsockopt(handle, option.code, &value, MemoryLayout<Int32>.size)
+        case .subscribe(let bytes), .unsubscribe(let bytes), .routingID(let bytes):
+            rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, option.code, $0.baseAddress, $0.count) }
+        }
+        if rc != 0 { throw ZMQError.last("setsockopt", "\(option.name) on \(name)") }
+    }
+
+    /// Binds to `endpoint` (`tcp://`, `ipc://`, `inproc://`) and returns the endpoint actually
+    /// bound (ZMQ_LAST_ENDPOINT, e.g. the port chosen for `tcp://127.0.0.1:*`).
+    @discardableResult
+    public func bind(_ endpoint: String) throws -> String {
+        let handle = try live("bind", endpoint)
+        while zmq_bind(handle, endpoint) != 0 {
+            if zmq_errno() != EINTR { throw ZMQError.last("bind", endpoint) }
+        }
+        return (try? lastEndpoint()) ?? endpoint
+    }
+
+    /// Connects to `endpoint`.
+    public func connect(_ endpoint: String) throws {
+        let handle = try live("connect", endpoint)
+        while zmq_connect(handle, endpoint) != 0 {
+            if zmq_errno() != EINTR { throw ZMQError.last("connect", endpoint) }
+        }
+    }
+
+    /// Stops listening on a bound `endpoint`.
+    public func unbind(_ endpoint: String) throws {
+        let handle = try live("unbind", endpoint)
+        if zmq_unbind(handle, endpoint) != 0 { throw ZMQError.last("unbind", endpoint) }
+    }
+
+    /// Disconnects from a connected `endpoint`.
+    public func disconnect(_ endpoint: String) throws {
+        let handle = try live("disconnect", endpoint)
+        if zmq_disconnect(handle, endpoint) != 0 { throw ZMQError.last("disconnect", endpoint) }
+    }
+
+    /// ZMQ_LAST_ENDPOINT: the last endpoint bound or connected, with wildcards resolved.
+    public func lastEndpoint() throws -> String {
+        let handle = try live("getsockopt", "LAST_ENDPOINT")
+        var buffer = [CChar](repeating: 0, count: 1024)
+        var size = buffer.count
+        if zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buffer, &size) != 0 {
+            throw ZMQError.last("getsockopt", "LAST_ENDPOINT on \(name)")
+        }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// ZMQ_EVENTS: what the socket is ready for right now.
+    public func events() throws -> PollEvents {
+        let handle = try live("getsockopt", "EVENTS")
+        var value: Int32 = 0
+        var size = MemoryLayout<Int32>.size
+        if zmq_getsockopt(handle, ZMQ_EVENTS, &value, &size) != 0 {
+            throw ZMQError.last("getsockopt", "EVENTS on \(name)")
+        }
+        return PollEvents(rawValue: Int16(truncatingIfNeeded: value))
+    }
+
+    // MARK: Sending
+
+    nonisolated(unsafe) private static let emptyByte = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1)
+
+    /// Sends a multipart message. Returns `false` when `dontWait` is set and the socket cannot
+    /// take the message now (EAGAIN: nothing was sent). libzmq sends multipart atomically, so a
+    /// message whose first frame was accepted is always completed.
+    @discardableResult
+    public func send(_ frames: [Frame], dontWait: Bool = false) throws -> Bool {
+        guard !frames.isEmpty else { throw ZDaemonError("send on \(name): a message needs at least one frame") }
+        let handle = try live("send", name)
+        let last = frames.count - 1
+        var index = 0
+        while index <= last {
+            var flags: Int32 = index < last ? ZMQ_SNDMORE : 0
+            if dontWait && index == 0 { flags |= ZMQ_DONTWAIT }
+            let rc = frames[index].withUnsafeBytes { buffer in
+                zmq_send(handle, buffer.baseAddress ?? UnsafeRawPointer(Socket.emptyByte), buffer.count, flags)
+            }
+            if rc < 0 {
+                let code = zmq_errno()
+                if code == EINTR { continue }
+                if code == EAGAIN && index == 0 && dontWait { return false }
+                throw ZMQError(operation: "send", subject: name, code: code)
+            }
+            index += 1
+        }
+        return true
+    }
+
+    // MARK: Receiving
+
+    /// Receives one whole multipart message into `frames` (cleared first, capacity kept).
+    /// Returns `false` when `dontWait` is set and nothing is waiting (EAGAIN). Frames of any
+    /// size are received completely (zmq_msg_t based, no truncation).
+    public func receive(into frames: inout [Frame], dontWait: Bool) throws -> Bool {
+        let handle = try live("receive", name)
+        frames.removeAll(keepingCapacity: true)
+        var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
+        while true {
+            if zmq_msg_recv(message, handle, flags) < 0 {
+                let code = zmq_errno()
+                if code == EINTR { continue }
+                if code == EAGAIN && frames.isEmpty && dontWait { return false }
+                throw ZMQError(operation: "receive", subject: name, code: code)
+            }
+            let size = zmq_msg_size(message)
+            if size == 0 {
+                frames.append([])
+            } else {
+                let data = zmq_msg_data(message)!
+                frames.append([UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                    buffer.baseAddress!.update(from: data.assumingMemoryBound(to: UInt8.self), count: size)
+                    count = size
+                })
+            }
+            if zmq_msg_more(message) == 0 { return true }
+            flags = 0  // the rest of a multipart message is already here
+        }
+    }
+
+    /// Receives one multipart message; `nil` when `dontWait` is set and nothing is waiting.
+    public func receive(dontWait: Bool = false) throws -> [Frame]? {
+        var frames: [Frame] = []
+        return try receive(into: &frames, dontWait: dontWait) ? frames : nil
+    }
+
+    /// Waits up to `timeout` for a message; `nil` when none arrived in time.
+    public func receive(timeout: Duration) throws -> [Frame]? {
+        guard try poll(.readable, timeout: timeout).contains(.readable) else { return nil }
+        return try receive(dontWait: true)
+    }
+
+    /// Waits up to `timeout` (nil = forever) for any of `events`; returns those that are ready.
+    public func poll(_ events: PollEvents, timeout: Duration?) throws -> PollEvents {
+        let handle = try live("poll", name)
+        var item = zmq_pollitem_t(socket: handle, fd: 0, events: events.rawValue, revents: 0)
+        let ms: Int = timeout.map { Int($0.milliseconds) } ?? -1
+        while zmq_poll(&item, 1, ms) < 0 {
+            if zmq_errno() != EINTR { throw ZMQError.last("poll", name) }
+        }
+        return PollEvents(rawValue: item.revents)
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded up so a positive duration never becomes 0.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let ms = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        let remainder = attoseconds % 1_000_000_000_000_000
+        return remainder > 0 ? ms + 1 : ms
+    }
+
+    /// Whole nanoseconds.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

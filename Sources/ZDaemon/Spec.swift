@@ -1,0 +1,257 @@
+import Logging
+
+/// Socket options of a channel; `nil` keeps libzmq's default.
+public struct ChannelOptions: Sendable, Equatable {
+    /// ZMQ_RECONNECT_IVL, ms.
+    public var reconnectIvl: Int32?
+    /// ZMQ_RECONNECT_IVL_MAX, ms.
+    public var reconnectIvlMax: Int32?
+    /// ZMQ_HEARTBEAT_IVL, ms.
+    public var heartbeatIvl: Int32?
+    /// ZMQ_HEARTBEAT_TIMEOUT, ms.
+    public var heartbeatTimeout: Int32?
+    /// ZMQ_HEARTBEAT_TTL, ms.
+    public var heartbeatTtl: Int32?
+    /// ZMQ_IMMEDIATE.
+    public var immediate: Bool?
+    /// ZMQ_ROUTER_MANDATORY (ROUTER only).
+    public var routerMandatory: Bool?
+    /// ZMQ_TCP_KEEPALIVE.
+    public var tcpKeepalive: Bool?
+
+    /// Creates options; every argument defaults to libzmq's default.
+    public init(reconnectIvl: Int32? = nil, reconnectIvlMax: Int32? = nil, heartbeatIvl: Int32? = nil,
+                heartbeatTimeout: Int32? = nil, heartbeatTtl: Int32? = nil, immediate: Bool? = nil,
+                routerMandatory: Bool? = nil, tcpKeepalive: Bool? = nil) {
+        self.reconnectIvl = reconnectIvl
+        self.reconnectIvlMax = reconnectIvlMax
+        self.heartbeatIvl = heartbeatIvl
+        self.heartbeatTimeout = heartbeatTimeout
+        self.heartbeatTtl = heartbeatTtl
+        self.immediate = immediate
+        self.routerMandatory = routerMandatory
+        self.tcpKeepalive = tcpKeepalive
+    }
+
+    /// `self` with every non-nil field of `override` taking precedence.
+    public func merging(_ override: ChannelOptions) -> ChannelOptions {
+        ChannelOptions(reconnectIvl: override.reconnectIvl ?? reconnectIvl,
+                       reconnectIvlMax: override.reconnectIvlMax ?? reconnectIvlMax,
+                       heartbeatIvl: override.heartbeatIvl ?? heartbeatIvl,
+                       heartbeatTimeout: override.heartbeatTimeout ?? heartbeatTimeout,
+                       heartbeatTtl: override.heartbeatTtl ?? heartbeatTtl,
+                       immediate: override.immediate ?? immediate,
+                       routerMandatory: override.routerMandatory ?? routerMandatory,
+                       tcpKeepalive: override.tcpKeepalive ?? tcpKeepalive)
+    }
+
+    /// The options that are set, as socket options.
+    public var socketOptions: [SocketOption] {
+        var result: [SocketOption] = []
+        if let v = reconnectIvl { result.append(.reconnectIvl(v)) }
+        if let v = reconnectIvlMax { result.append(.reconnectIvlMax(v)) }
+        if let v = heartbeatIvl { result.append(.heartbeatIvl(v)) }
+        if let v = heartbeatTimeout { result.append(.heartbeatTimeout(v)) }
+        if let v = heartbeatTtl { result.append(.heartbeatTtl(v)) }
+        if let v = immediate { result.append(.immediate(v)) }
+        if let v = routerMandatory { result.append(.routerMandatory(v)) }
+        if let v = tcpKeepalive { result.append(.tcpKeepalive(v)) }
+        return result
+    }
+}
+
+/// One declared channel of a daemon: a socket, its endpoints and options.
+public struct ChannelSpec: Sendable, Equatable {
+    /// The channel's name (`job`), used in logs, errors and metrics.
+    public var name: String
+    /// The socket type.
+    public var socket: SocketType
+    /// Endpoints to bind or connect (several allowed).
+    public var endpoints: [String]
+    /// Bind (true) or connect (false).
+    public var bind: Bool
+    /// SUB prefixes (UTF-8); an empty string subscribes to everything.
+    public var subscribe: [String]
+    /// High-water mark set as SNDHWM and/or RCVHWM, as the type allows.
+    public var hwm: Int32
+    /// Bound of the runtime's own send queue for messages the socket could not take yet.
+    public var queue: Int
+    /// Linger at close in ms; `nil` uses the configuration's linger.
+    public var linger: Int32?
+    /// REQ only: reply timeout in ms (Lazy Pirate); `nil` waits forever.
+    public var timeout: Int?
+    /// Name of the sending channel that drains this input (flow control, issue 7).
+    public var drainedBy: String?
+    /// Name of the receiving channel this output drains (flow control, issue 7).
+    public var drains: String?
+    /// Further socket options.
+    public var options: ChannelOptions
+    /// Free text from the schema.
+    public var description: String?
+
+    /// Creates a channel declaration.
+    public init(name: String, socket: SocketType, endpoints: [String], bind: Bool = false,
+                subscribe: [String] = [], hwm: Int32 = 1000, queue: Int = 1000, linger: Int32? = nil,
+                timeout: Int? = nil, drainedBy: String? = nil, drains: String? = nil,
+                options: ChannelOptions = ChannelOptions(), description: String? = nil) {
+        self.name = name
+        self.socket = socket
+        self.endpoints = endpoints
+        self.bind = bind
+        self.subscribe = subscribe
+        self.hwm = hwm
+        self.queue = queue
+        self.linger = linger
+        self.timeout = timeout
+        self.drainedBy = drainedBy
+        self.drains = drains
+        self.options = options
+        self.description = description
+    }
+}
+
+/// A daemon's declaration: its name, process title, app and channels.
+public struct DaemonSpec: Sendable, Equatable {
+    /// The type name, e.g. `MyWorker`; the logger's label and the name in lifecycle lines.
+    public var name: String
+    /// The process title, e.g. `(my:worker)`.
+    public var title: String
+    /// The application the daemon belongs to, e.g. `my_zmq`.
+    public var app: String
+    /// The channels, in declaration order (handlers and sends refer to them by index).
+    public var channels: [ChannelSpec]
+    /// Free text from the schema.
+    public var description: String?
+
+    /// Creates a daemon declaration.
+    public init(name: String, title: String, app: String, channels: [ChannelSpec], description: String? = nil) {
+        self.name = name
+        self.title = title
+        self.app = app
+        self.channels = channels
+        self.description = description
+    }
+}
+
+/// Deployment-time changes to one channel (from INI, environment or command line); `nil`
+/// fields keep the spec's value.
+public struct ChannelOverride: Sendable, Equatable {
+    /// Replacement endpoints.
+    public var endpoints: [String]?
+    /// Replacement bind/connect choice.
+    public var bind: Bool?
+    /// Replacement subscriptions.
+    public var subscribe: [String]?
+    /// Replacement high-water mark.
+    public var hwm: Int32?
+    /// Replacement send-queue bound.
+    public var queue: Int?
+    /// Replacement linger (ms).
+    public var linger: Int32?
+    /// Replacement REQ timeout (ms).
+    public var timeout: Int?
+    /// Options merged field by field over the spec's.
+    public var options: ChannelOptions
+
+    /// Creates an override; every argument defaults to "keep the spec's value".
+    public init(endpoints: [String]? = nil, bind: Bool? = nil, subscribe: [String]? = nil, hwm: Int32? = nil,
+                queue: Int? = nil, linger: Int32? = nil, timeout: Int? = nil, options: ChannelOptions = ChannelOptions()) {
+        self.endpoints = endpoints
+        self.bind = bind
+        self.subscribe = subscribe
+        self.hwm = hwm
+        self.queue = queue
+        self.linger = linger
+        self.timeout = timeout
+        self.options = options
+    }
+
+    /// `spec` with this override applied.
+    public func applied(to spec: ChannelSpec) -> ChannelSpec {
+        var result = spec
+        if let endpoints { result.endpoints = endpoints }
+        if let bind { result.bind = bind }
+        if let subscribe { result.subscribe = subscribe }
+        if let hwm { result.hwm = hwm }
+        if let queue { result.queue = queue }
+        if let linger { result.linger = linger }
+        if let timeout { result.timeout = timeout }
+        result.options = result.options.merging(options)
+        return result
+    }
+}
+
+/// How a daemon is deployed: everything not in its spec. `DaemonConfiguration()` is all
+/// defaults; the process layer fills it from INI, environment and command line.
+public struct DaemonConfiguration: Sendable {
+    /// Builds the daemon's logger from its label (the spec's name). Defaults to `Logger(label:)`
+    /// (whatever `LoggingSystem` was bootstrapped with).
+    public var makeLogger: @Sendable (String) -> Logger
+    /// Overrides the process title put in the logger's `title` metadata (`nil` = spec's title).
+    public var title: String?
+    /// Extra metadata on every log line of the daemon.
+    public var metadata: Logger.Metadata
+    /// The libzmq context; `nil` = the process-wide shared context (``ZMQContext/shared()``).
+    public var context: ZMQContext?
+    /// Upper bound for flushing pending sends at terminate, and the default socket linger.
+    public var linger: Duration
+    /// Watchdog threshold: a handler or timer busy longer than this is logged (0 = off).
+    public var blockingThreshold: Duration
+    /// Per-channel overrides, keyed by channel name.
+    public var channels: [String: ChannelOverride]
+    /// The loop's clock (tests inject a ``ManualClock``).
+    public var clock: any EventLoopClock
+    /// At most this many messages are taken from one readable socket before polling again.
+    public var receiveBatch: Int
+    /// At most this many already-queued messages per channel are handled at terminate.
+    public var terminateDrainLimit: Int
+    /// Prefix of the swift-metrics labels (`<prefix>_received`, ...).
+    public var metricsPrefix: String
+
+    /// All defaults: shared context, 1 s linger, 5 s watchdog, system clock.
+    public init() {
+        makeLogger = { Logger(label: $0) }
+        title = nil
+        metadata = [:]
+        context = nil
+        linger = .seconds(1)
+        blockingThreshold = .seconds(5)
+        channels = [:]
+        clock = SystemClock()
+        receiveBatch = 256
+        terminateDrainLimit = 100_000
+        metricsPrefix = "zdaemon_messages"
+    }
+}
+
+/// A routing id of a ROUTER peer.
+public struct RoutingID: Sendable, Hashable, CustomStringConvertible {
+    /// The id's bytes as libzmq delivers them.
+    public var bytes: [UInt8]
+    /// Wraps id bytes.
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    /// Hex of the bytes (ids are usually binary).
+    public var description: String {
+        bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+}
+
+/// A channel's message counts (also exported through swift-metrics).
+public struct ChannelCounters: Sendable, Equatable {
+    /// Messages received and handed to a handler (including ones the handler then failed on).
+    public var received: Int
+    /// Messages handed to libzmq.
+    public var sent: Int
+    /// Malformed messages (``FrameDecodingError``) and messages without a handler or envelope.
+    public var dropped: Int
+    /// Handler calls that threw any other error.
+    public var handlerErrors: Int
+
+    /// Creates counts.
+    public init(received: Int = 0, sent: Int = 0, dropped: Int = 0, handlerErrors: Int = 0) {
+        self.received = received
+        self.sent = sent
+        self.dropped = dropped
+        self.handlerErrors = handlerErrors
+    }
+}

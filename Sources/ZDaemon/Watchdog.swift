@@ -1,0 +1,56 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Watches a loop from its own thread and warns when one handler or timer keeps the loop busy
+/// longer than a threshold (the seed's `--blocking-log-threshold`). The loop only stores a
+/// timestamp and a label when it starts a callback; this thread compares them with the clock.
+final class Watchdog: Sendable {
+    private let activity: LoopActivity
+    private let threshold: Int64
+    private let logger: Logger
+    private let name: String
+    private let condition = NSCondition()
+    private let stopped = Mutex(false)
+
+    init(activity: LoopActivity, threshold: Duration, logger: Logger, name: String) {
+        self.activity = activity
+        self.threshold = threshold.nanoseconds
+        self.logger = logger
+        self.name = name
+    }
+
+    func start() {
+        guard threshold > 0 else { return }
+        let thread = Thread { [self] in watch() }
+        thread.name = "\(name) watchdog"
+        thread.start()
+    }
+
+    func stop() {
+        condition.lock()
+        stopped.withLock { $0 = true }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func watch() {
+        // Check a few times per threshold, never more often than every 10 ms.
+        let interval = max(threshold / 4, 10_000_000)
+        var reported: Int64 = 0
+        condition.lock()
+        defer { condition.unlock() }
+        while !stopped.withLock({ $0 }) {
+            _ = condition.wait(until: Date(timeIntervalSinceNow: Double(interval) / 1e9))
+            let since = activity.busySince.load(ordering: .acquiring)
+            guard since != 0, since != reported else { continue }
+            let elapsed = monotonicNanoseconds() - since
+            if elapsed >= threshold {
+                reported = since
+                let label = activity.text(activity.current.load(ordering: .relaxed))
+                let seconds = String(format: "%.3f", Double(elapsed) / 1e9)
+                logger.warning("\(name) event loop blocked for \(seconds) s by \(label)")
+            }
+        }
+    }
+}
