@@ -1,0 +1,245 @@
+/// The schema as plain values, independent of the form it was read from: a JSON schema and an INI
+/// schema that say the same thing produce equal models, so their generated Swift is identical.
+public struct Schema: Sendable, Hashable {
+    /// The app name shared by the daemons (`my_zmq`).
+    public var app: String
+    /// Modules the generated file imports (for `json` frames' Swift types).
+    public var imports: [String]
+    /// What the app is, for the namespace's doc comment.
+    public var description: String?
+    /// Message types, in source order.
+    public var messages: [Message]
+    /// Daemons, in source order.
+    public var daemons: [Daemon]
+
+    /// Creates a schema.
+    public init(app: String, imports: [String] = [], description: String? = nil, messages: [Message], daemons: [Daemon]) {
+        self.app = app
+        self.imports = imports
+        self.description = description
+        self.messages = messages
+        self.daemons = daemons
+    }
+
+    /// The message with this schema name.
+    public func message(named name: String) -> Message? {
+        messages.first { $0.name == name }
+    }
+}
+
+/// A multipart message type: one frame per property.
+public struct Message: Sendable, Hashable {
+    /// The name in the schema.
+    public var name: String
+    /// The Swift type name (the name made a safe UpperCamelCase identifier).
+    public var typeName: String
+    /// Doc comment text.
+    public var description: String?
+    /// Frames in wire order; only the last may be repeated.
+    public var frames: [Frame]
+
+    /// Creates a message.
+    public init(name: String, typeName: String, description: String? = nil, frames: [Frame]) {
+        self.name = name
+        self.typeName = typeName
+        self.description = description
+        self.frames = frames
+    }
+}
+
+/// How one frame is encoded.
+public enum FrameType: String, Sendable, Hashable, CaseIterable {
+    /// UTF-8 text.
+    case string
+    /// Raw bytes.
+    case bytes
+    /// One byte, 0 or 1.
+    case bool
+    /// Fixed-width big-endian integers.
+    case int8, int16, int32, int64, uint8, uint16, uint32, uint64
+    /// IEEE 754 big-endian, 4 bytes.
+    case float
+    /// IEEE 754 big-endian, 8 bytes.
+    case double
+    /// A Codable Swift type encoded as JSON (`swiftType`).
+    case json
+
+    /// The Swift type of the property (for `json`, the frame's `swiftType`).
+    public var swiftType: String? {
+        switch self {
+        case .string: return "String"
+        case .bytes: return "[UInt8]"
+        case .bool: return "Bool"
+        case .int8: return "Int8"
+        case .int16: return "Int16"
+        case .int32: return "Int32"
+        case .int64: return "Int64"
+        case .uint8: return "UInt8"
+        case .uint16: return "UInt16"
+        case .uint32: return "UInt32"
+        case .uint64: return "UInt64"
+        case .float: return "Float"
+        case .double: return "Double"
+        case .json: return nil
+        }
+    }
+}
+
+/// One frame of a message.
+public struct Frame: Sendable, Hashable {
+    /// The name in the schema.
+    public var name: String
+    /// The Swift property name (a safe lowerCamelCase identifier, backticked if a keyword).
+    public var propertyName: String
+    /// The encoding.
+    public var type: FrameType
+    /// For `json`: the Codable Swift type.
+    public var swiftType: String?
+    /// Whether this (last) frame repeats zero or more times.
+    public var repeated: Bool
+    /// Doc comment text.
+    public var description: String?
+
+    /// Creates a frame.
+    public init(name: String, propertyName: String, type: FrameType, swiftType: String? = nil, repeated: Bool = false, description: String? = nil) {
+        self.name = name
+        self.propertyName = propertyName
+        self.type = type
+        self.swiftType = swiftType
+        self.repeated = repeated
+        self.description = description
+    }
+}
+
+/// A daemon: a named set of channels on one event loop.
+public struct Daemon: Sendable, Hashable {
+    /// The name in the schema.
+    public var name: String
+    /// The Swift type name of the generated daemon class.
+    public var typeName: String
+    /// The process title, e.g. `(my:server)`.
+    public var title: String
+    /// Doc comment text.
+    public var description: String?
+    /// Channels in source order (the runtime's channel index is the position here).
+    public var channels: [Channel]
+
+    /// Creates a daemon.
+    public init(name: String, typeName: String, title: String, description: String? = nil, channels: [Channel]) {
+        self.name = name
+        self.typeName = typeName
+        self.title = title
+        self.description = description
+        self.channels = channels
+    }
+}
+
+/// ZeroMQ socket types.
+public enum SocketKind: String, Sendable, Hashable, CaseIterable {
+    /// Socket types, by their libzmq names.
+    case push = "PUSH", pull = "PULL", pub = "PUB", sub = "SUB", xpub = "XPUB", xsub = "XSUB"
+    /// Request-reply and routing socket types.
+    case req = "REQ", rep = "REP", dealer = "DEALER", router = "ROUTER", pair = "PAIR"
+
+    /// Whether the socket type can send application messages.
+    public var canSend: Bool {
+        switch self {
+        case .pull, .sub: return false
+        default: return true
+        }
+    }
+
+    /// Whether the socket type can receive application messages.
+    public var canReceive: Bool {
+        switch self {
+        case .push, .pub: return false
+        default: return true
+        }
+    }
+
+    /// The Swift case name in the runtime's `SocketType`.
+    public var caseName: String { rawValue.lowercased() }
+}
+
+/// libzmq options of a channel; nil means libzmq's default.
+public struct ChannelOptionValues: Sendable, Hashable {
+    /// ZMQ_RECONNECT_IVL, ms.
+    public var reconnectIvl: Int?
+    /// ZMQ_RECONNECT_IVL_MAX, ms.
+    public var reconnectIvlMax: Int?
+    /// ZMQ_HEARTBEAT_IVL, ms.
+    public var heartbeatIvl: Int?
+    /// ZMQ_HEARTBEAT_TIMEOUT, ms.
+    public var heartbeatTimeout: Int?
+    /// ZMQ_HEARTBEAT_TTL, ms.
+    public var heartbeatTtl: Int?
+    /// ZMQ_IMMEDIATE.
+    public var immediate: Bool?
+    /// ZMQ_ROUTER_MANDATORY.
+    public var routerMandatory: Bool?
+    /// ZMQ_TCP_KEEPALIVE.
+    public var tcpKeepalive: Bool?
+
+    /// Creates options, all libzmq defaults.
+    public init() {}
+
+    /// Whether every option is the default.
+    public var isEmpty: Bool { self == ChannelOptionValues() }
+}
+
+/// A channel: one socket of a daemon.
+public struct Channel: Sendable, Hashable {
+    /// The name in the schema (the runtime's channel name).
+    public var name: String
+    /// The name as an UpperCamelCase identifier part (`job-queue` → `JobQueue`), used in `on…` and `send…`.
+    public var identifierPart: String
+    /// The socket type.
+    public var socket: SocketKind
+    /// Endpoints, in order.
+    public var endpoints: [String]
+    /// Bind (true) or connect (false).
+    public var bind: Bool
+    /// SUB/XSUB subscription prefixes.
+    public var subscribe: [String]
+    /// The message type sent (schema name), if the channel sends.
+    public var send: String?
+    /// The message type received (schema name), if the channel receives.
+    public var recv: String?
+    /// The receive handler's method name, if the channel receives.
+    public var handler: String?
+    /// SNDHWM and RCVHWM, messages.
+    public var hwm: Int
+    /// The runtime's own bound on sends waiting for the socket, messages.
+    public var queue: Int
+    /// ZMQ_LINGER, ms.
+    public var linger: Int?
+    /// REQ reply timeout, ms.
+    public var timeout: Int?
+    /// The channel (of this daemon) whose backlog pauses receiving on this one.
+    public var drainedBy: String?
+    /// The channel (of this daemon) this one drains.
+    public var drains: String?
+    /// libzmq options.
+    public var options: ChannelOptionValues
+    /// Doc comment text.
+    public var description: String?
+
+    /// Creates a channel with the format's defaults.
+    public init(name: String, identifierPart: String, socket: SocketKind, endpoints: [String], bind: Bool = false) {
+        self.name = name
+        self.identifierPart = identifierPart
+        self.socket = socket
+        self.endpoints = endpoints
+        self.bind = bind
+        self.subscribe = []
+        self.hwm = 1000
+        self.queue = 1000
+        self.options = ChannelOptionValues()
+    }
+
+    /// The send method's name, if the channel sends (`sendJob`). REP replies by returning, so it has none.
+    public var sendMethod: String? {
+        guard send != nil, socket != .rep else { return nil }
+        return "send" + identifierPart
+    }
+}

@@ -1,0 +1,749 @@
+/// The two forms a schema is written in.
+public enum SchemaForm: String, Sendable, Hashable {
+    /// `*.json`: one JSON object.
+    case json
+    /// `*.ini`: `[zgen]`, `[message:…]`, `[daemon:…]` and `[channel:…]` sections.
+    case ini
+}
+
+/// Checks a positioned schema tree and builds the model, collecting every problem.
+struct Validator {
+    var diagnostics: DiagnosticCollector
+    let form: SchemaForm
+
+    init(form: SchemaForm, diagnostics: DiagnosticCollector = DiagnosticCollector()) {
+        self.form = form
+        self.diagnostics = diagnostics
+    }
+
+    // MARK: Keys
+
+    static let rootKeysJSON = ["zgen", "app", "imports", "description", "messages", "daemons"]
+    static let rootKeysINI = ["version", "app", "imports", "description"]
+    static let messageKeys = ["description", "frames"]
+    static let frameKeys = ["name", "type", "swiftType", "repeated", "description"]
+    static let daemonKeys = ["title", "description", "channels"]
+    static let channelKeys = [
+        "socket", "endpoint", "bind", "subscribe", "message", "send", "recv", "handler", "hwm", "queue", "linger",
+        "timeout", "drainedBy", "drains", "options", "description",
+    ]
+    static let optionKeys = [
+        "reconnectIvl", "reconnectIvlMax", "heartbeatIvl", "heartbeatTimeout", "heartbeatTtl", "immediate",
+        "routerMandatory", "tcpKeepalive",
+    ]
+
+    /// Container keys: written as such in JSON; made up by the INI reader (in brackets, so no INI key can clash).
+    func container(_ key: String) -> String { form == .json ? key : "[\(key)]" }
+
+    /// The key that holds the format version.
+    var versionKey: String { form == .json ? "zgen" : "version" }
+
+    /// Where an INI key lives, for messages about missing keys.
+    func inSection(_ section: String) -> String { form == .ini ? " in [\(section)]" : "" }
+
+    // MARK: Value access
+
+    /// The members of an object, first occurrence of each key; reports unknown and repeated keys.
+    mutating func object(_ node: Node, _ what: String, known: [String]) -> [String: Node.Member]? {
+        guard let members = node.members else {
+            diagnostics.error("\(what) must be an object, not \(node.kindDescription)", at: node.location)
+            return nil
+        }
+        var result: [String: Node.Member] = [:]
+        for member in members {
+            if let first = result[member.key] {
+                diagnostics.error(
+                    "duplicate key `\(member.key)`", at: member.keyLocation,
+                    notes: [Diagnostic(.note, "`\(member.key)` first set here", at: first.keyLocation)])
+                continue
+            }
+            guard known.contains(member.key) else {
+                diagnostics.error("unknown key `\(member.key)` in \(what)" + Suggestion.didYouMean(member.key, in: known), at: member.keyLocation)
+                continue
+            }
+            result[member.key] = member
+        }
+        return result
+    }
+
+    mutating func string(_ member: Node.Member) -> String? {
+        switch member.value.value {
+        case .string(let text), .text(let text, _, _): return text
+        default:
+            diagnostics.error("`\(member.key)` must be a string, not \(member.value.kindDescription)", at: member.value.location)
+            return nil
+        }
+    }
+
+    mutating func bool(_ member: Node.Member) -> Bool? {
+        switch member.value.value {
+        case .bool(let value): return value
+        case .text("true", _, _): return true
+        case .text("false", _, _): return false
+        default:
+            diagnostics.error("`\(member.key)` must be true or false, not \(member.value.kindDescription)", at: member.value.location)
+            return nil
+        }
+    }
+
+    mutating func integer(_ member: Node.Member, in range: ClosedRange<Int>) -> Int? {
+        let text: String
+        switch member.value.value {
+        case .number(let number): text = number
+        case .text(let value, _, _): text = value
+        default:
+            diagnostics.error("`\(member.key)` must be an integer, not \(member.value.kindDescription)", at: member.value.location)
+            return nil
+        }
+        guard let value = Int(text) else {
+            let shown = form == .json ? text : member.value.kindDescription
+            diagnostics.error("`\(member.key)` must be an integer, not \(shown)", at: member.value.location)
+            return nil
+        }
+        guard range.contains(value) else {
+            diagnostics.error("`\(member.key)` must be between \(range.lowerBound) and \(range.upperBound), not \(value)", at: member.value.location)
+            return nil
+        }
+        return value
+    }
+
+    /// A list of strings with their positions. With `allowSingle`, a JSON string is a list of one.
+    mutating func stringList(_ member: Node.Member, allowSingle: Bool = false) -> [(String, SourceLocation)]? {
+        switch member.value.value {
+        case .array(let items):
+            var result: [(String, SourceLocation)] = []
+            var ok = true
+            for item in items {
+                if case .string(let text) = item.value {
+                    result.append((text, item.location))
+                } else {
+                    diagnostics.error("`\(member.key)` must hold strings, not \(item.kindDescription)", at: item.location)
+                    ok = false
+                }
+            }
+            return ok ? result : nil
+        case .string(let text) where allowSingle:
+            return [(text, member.value.location)]
+        case .text(_, _, let items):
+            return items.map { ($0.text, $0.location) }
+        default:
+            let expected = allowSingle ? "a string or an array of strings" : "an array of strings"
+            diagnostics.error("`\(member.key)` must be \(expected), not \(member.value.kindDescription)", at: member.value.location)
+            return nil
+        }
+    }
+
+    // MARK: Schema
+
+    mutating func validate(root: Node, hasHeader: Bool = true) -> Schema? {
+        let known = form == .json ? Self.rootKeysJSON : Self.rootKeysINI + [container("messages"), container("daemons")]
+        guard let keys = object(root, "the schema", known: known) else { return nil }
+
+        if let member = keys[versionKey] {
+            if let version = integer(member, in: Int.min...Int.max), version != 1 {
+                diagnostics.error("unsupported format version \(version); this zgen reads version 1", at: member.value.location)
+            }
+        } else if hasHeader {
+            diagnostics.error("missing key `\(versionKey)`\(inSection("zgen")) (the format version, 1)", at: root.location)
+        }
+        var app = ""
+        if let member = keys["app"] {
+            if let value = string(member) {
+                if value.isEmpty { diagnostics.error("`app` must not be empty", at: member.value.location) }
+                app = value
+            }
+        } else if hasHeader {
+            diagnostics.error("missing key `app`\(inSection("zgen")) (the app name shared by the daemons)", at: root.location)
+        }
+        var imports: [String] = []
+        if let member = keys["imports"], let list = stringList(member) {
+            for (module, location) in list {
+                if !Identifiers.isIdentifier(module) {
+                    diagnostics.error("`\(module)` is not a module name", at: location)
+                } else if imports.contains(module) {
+                    diagnostics.warning("`\(module)` is imported twice", at: location)
+                } else {
+                    imports.append(module)
+                }
+            }
+        }
+        let description = keys["description"].flatMap { string($0) }
+
+        var messages: [Message] = []
+        if let member = keys[container("messages")] {
+            messages = validateMessages(member.value)
+        }
+        var daemons: [Daemon] = []
+        if let member = keys[container("daemons")] {
+            daemons = validateDaemons(member.value, messages: messages)
+        }
+        checkTypeNames(messages: messages, daemons: daemons)
+        var system = SystemCheck(daemons: daemons, endpoints: endpointLocations)
+        system.run(into: &diagnostics)
+
+        guard !diagnostics.hasErrors else { return nil }
+        return Schema(app: app, imports: imports, description: description, messages: messages, daemons: daemons)
+    }
+
+    // MARK: Names
+
+    /// Where each type name was declared, to report clashes at both places.
+    var typeNameLocations: [String: (name: String, location: SourceLocation)] = [:]
+
+    mutating func typeName(for name: String, _ what: String, at location: SourceLocation) -> String? {
+        let identifier = Identifiers.upperCamelCase(name)
+        if identifier.isEmpty {
+            diagnostics.error("\(what) name `\(name)` has no letters or digits to make a Swift name from", at: location)
+            return nil
+        }
+        if Identifiers.reservedTypeNames.contains(identifier) {
+            diagnostics.error("\(what) name `\(name)` would shadow `\(identifier)`, which the generated code uses; choose another name", at: location)
+            return nil
+        }
+        return identifier
+    }
+
+    mutating func claimTypeName(_ identifier: String, name: String, at location: SourceLocation) {
+        if let first = typeNameLocations[identifier] {
+            diagnostics.error(
+                "`\(name)` and `\(first.name)` both become the Swift type `\(identifier)`", at: location,
+                notes: [Diagnostic(.note, "`\(first.name)` is declared here", at: first.location)])
+        } else {
+            typeNameLocations[identifier] = (name, location)
+        }
+    }
+
+    mutating func checkTypeNames(messages: [Message], daemons: [Daemon]) {
+        // Message and daemon names were claimed as they were read; the handler protocols are claimed here.
+        for daemon in daemons {
+            let location = typeNameLocations[daemon.typeName]?.location ?? .start
+            claimTypeName(daemon.typeName + "Handlers", name: daemon.name + "Handlers", at: location)
+        }
+    }
+
+    // MARK: Messages
+
+    mutating func validateMessages(_ node: Node) -> [Message] {
+        guard let members = node.members else {
+            diagnostics.error("`messages` must be an object, not \(node.kindDescription)", at: node.location)
+            return []
+        }
+        var messages: [Message] = []
+        var seen: [String: SourceLocation] = [:]
+        for member in members {
+            if let first = seen[member.key] {
+                diagnostics.error(
+                    "duplicate message `\(member.key)`", at: member.keyLocation,
+                    notes: [Diagnostic(.note, "`\(member.key)` first declared here", at: first)])
+                continue
+            }
+            seen[member.key] = member.keyLocation
+            guard let name = typeName(for: member.key, "message", at: member.keyLocation) else { continue }
+            claimTypeName(name, name: member.key, at: member.keyLocation)
+            if let message = validateMessage(member, typeName: name) {
+                messages.append(message)
+            }
+        }
+        return messages
+    }
+
+    mutating func validateMessage(_ member: Node.Member, typeName: String) -> Message? {
+        guard let keys = object(member.value, "message `\(member.key)`", known: Self.messageKeys) else { return nil }
+        let description = keys["description"].flatMap { string($0) }
+        guard let framesMember = keys["frames"] else {
+            diagnostics.error("message `\(member.key)` needs `frames`", at: member.keyLocation)
+            return nil
+        }
+        guard case .array(let items) = framesMember.value.value else {
+            diagnostics.error("`frames` must be an array, not \(framesMember.value.kindDescription)", at: framesMember.value.location)
+            return nil
+        }
+        if items.isEmpty {
+            diagnostics.error("message `\(member.key)` needs at least one frame (ZeroMQ has no empty messages)", at: framesMember.value.location)
+            return nil
+        }
+        var frames: [Frame] = []
+        var ok = true
+        var names: [String: SourceLocation] = [:]
+        var properties: [String: (String, SourceLocation)] = [:]
+        for (index, item) in items.enumerated() {
+            guard let frame = validateFrame(item, message: member.key, isLast: index == items.count - 1) else {
+                ok = false
+                continue
+            }
+            let location = item["name"]?.value.location ?? item.location
+            if let first = names[frame.name] {
+                diagnostics.error(
+                    "duplicate frame `\(frame.name)` in message `\(member.key)`", at: location,
+                    notes: [Diagnostic(.note, "`\(frame.name)` first declared here", at: first)])
+                ok = false
+                continue
+            }
+            names[frame.name] = location
+            if let first = properties[frame.propertyName] {
+                diagnostics.error(
+                    "frames `\(frame.name)` and `\(first.0)` both become the Swift property `\(frame.propertyName)`", at: location,
+                    notes: [Diagnostic(.note, "`\(first.0)` is declared here", at: first.1)])
+                ok = false
+                continue
+            }
+            properties[frame.propertyName] = (frame.name, location)
+            frames.append(frame)
+        }
+        guard ok else { return nil }
+        return Message(name: member.key, typeName: typeName, description: description, frames: frames)
+    }
+
+    mutating func validateFrame(_ node: Node, message: String, isLast: Bool) -> Frame? {
+        guard let keys = object(node, "a frame of `\(message)`", known: Self.frameKeys) else { return nil }
+        var ok = true
+        var name: String?
+        var property = ""
+        if let member = keys["name"] {
+            name = string(member)
+            if let text = name {
+                property = Identifiers.lowerCamelCase(text)
+                if property.isEmpty {
+                    diagnostics.error("frame name `\(text)` has no letters or digits to make a Swift name from", at: member.value.location)
+                    ok = false
+                }
+            }
+        } else {
+            diagnostics.error("a frame of `\(message)` needs `name`", at: node.location)
+            ok = false
+        }
+        var type: FrameType?
+        if let member = keys["type"], let text = string(member) {
+            type = FrameType(rawValue: text)
+            if type == nil {
+                diagnostics.error(
+                    "unknown frame type `\(text)`" + Suggestion.didYouMean(text, in: FrameType.allCases.map(\.rawValue)),
+                    at: member.value.location)
+            }
+        } else if keys["type"] == nil {
+            diagnostics.error("frame `\(name ?? "?")` of `\(message)` needs `type`", at: node.location)
+        }
+        var swiftType: String?
+        if let member = keys["swiftType"], let text = string(member) {
+            if !Identifiers.isTypeExpression(text) {
+                diagnostics.error("`\(text)` is not a Swift type", at: member.value.location)
+                ok = false
+            } else if let type, type != .json {
+                diagnostics.error("`swiftType` applies only to `json` frames, not `\(type.rawValue)`", at: member.keyLocation)
+                ok = false
+            }
+            swiftType = text
+        }
+        if type == .json, swiftType == nil, keys["swiftType"] == nil {
+            diagnostics.error(
+                "a `json` frame needs `swiftType`, the Codable type it holds", at: keys["type"]?.value.location ?? node.location)
+            ok = false
+        }
+        var repeated = false
+        if let member = keys["repeated"], let value = bool(member) {
+            repeated = value
+            if value && !isLast {
+                diagnostics.error("only the last frame of a message can be `repeated`", at: member.keyLocation)
+                ok = false
+            }
+        }
+        let description = keys["description"].flatMap { string($0) }
+        guard ok, let name, let type else { return nil }
+        return Frame(
+            name: name, propertyName: property, type: type, swiftType: type == .json ? swiftType : nil, repeated: repeated,
+            description: description)
+    }
+
+    // MARK: Daemons
+
+    /// Every endpoint's location, by daemon and channel index, for the whole-system check.
+    var endpointLocations: [[[SourceLocation]]] = []
+
+    mutating func validateDaemons(_ node: Node, messages: [Message]) -> [Daemon] {
+        guard let members = node.members else {
+            diagnostics.error("`daemons` must be an object, not \(node.kindDescription)", at: node.location)
+            return []
+        }
+        var daemons: [Daemon] = []
+        var seen: [String: SourceLocation] = [:]
+        for member in members {
+            if let first = seen[member.key] {
+                diagnostics.error(
+                    "duplicate daemon `\(member.key)`", at: member.keyLocation,
+                    notes: [Diagnostic(.note, "`\(member.key)` first declared here", at: first)])
+                continue
+            }
+            seen[member.key] = member.keyLocation
+            guard let name = typeName(for: member.key, "daemon", at: member.keyLocation) else { continue }
+            claimTypeName(name, name: member.key, at: member.keyLocation)
+            var locations: [[SourceLocation]] = []
+            if let daemon = validateDaemon(member, typeName: name, messages: messages, endpointLocations: &locations) {
+                daemons.append(daemon)
+                endpointLocations.append(locations)
+            }
+        }
+        return daemons
+    }
+
+    mutating func validateDaemon(
+        _ member: Node.Member, typeName: String, messages: [Message], endpointLocations: inout [[SourceLocation]]
+    ) -> Daemon? {
+        let known = form == .json ? Self.daemonKeys : ["title", "description", container("channels")]
+        guard let keys = object(member.value, "daemon `\(member.key)`", known: known) else { return nil }
+        let title = keys["title"].flatMap { string($0) } ?? member.key
+        let description = keys["description"].flatMap { string($0) }
+        var channels: [Channel] = []
+        var channelKeys: [ChannelKeys] = []
+        var ok = true
+        if let channelsMember = keys[container("channels")] {
+            if let items = channelsMember.value.members {
+                var seen: [String: SourceLocation] = [:]
+                var parts: [String: (String, SourceLocation)] = [:]
+                var handlers: [String: (String, SourceLocation)] = ["daemonDidStart": ("daemonDidStart", .start)]
+                for item in items {
+                    if let first = seen[item.key] {
+                        diagnostics.error(
+                            "duplicate channel `\(item.key)` in daemon `\(member.key)`", at: item.keyLocation,
+                            notes: [Diagnostic(.note, "`\(item.key)` first declared here", at: first)])
+                        ok = false
+                        continue
+                    }
+                    seen[item.key] = item.keyLocation
+                    guard case (var channel, let channelKeyMap, let locations)? = validateChannel(item, daemon: member.key, messages: messages) else {
+                        ok = false
+                        continue
+                    }
+                    if let first = parts[channel.identifierPart] {
+                        diagnostics.error(
+                            "channels `\(item.key)` and `\(first.0)` both become `\(channel.identifierPart)` in Swift names", at: item.keyLocation,
+                            notes: [Diagnostic(.note, "`\(first.0)` is declared here", at: first.1)])
+                        ok = false
+                        continue
+                    }
+                    parts[channel.identifierPart] = (item.key, item.keyLocation)
+                    if let handler = channel.handler {
+                        let location = channelKeyMap["handler"]?.value.location ?? item.keyLocation
+                        if let first = handlers[handler] {
+                            let note = first.1 == .start ? [] : [Diagnostic(.note, "`\(first.0)` uses it here", at: first.1)]
+                            diagnostics.error("channel `\(item.key)`'s handler `\(handler)` is already taken", at: location, notes: note)
+                            ok = false
+                            channel.handler = nil
+                        } else {
+                            handlers[handler] = (item.key, location)
+                        }
+                    }
+                    channels.append(channel)
+                    channelKeys.append(channelKeyMap)
+                    endpointLocations.append(locations)
+                }
+            } else {
+                diagnostics.error("`channels` must be an object, not \(channelsMember.value.kindDescription)", at: channelsMember.value.location)
+                ok = false
+            }
+        } else {
+            let where_ = form == .json ? "`channels`" : "[channel:\(member.key).<name>] sections"
+            diagnostics.error("daemon `\(member.key)` has no \(where_)", at: member.keyLocation)
+            ok = false
+        }
+        guard ok else { return nil }
+        guard checkDrains(&channels, keys: channelKeys) else { return nil }
+        return Daemon(name: member.key, typeName: typeName, title: title, description: description, channels: channels)
+    }
+
+    typealias ChannelKeys = [String: Node.Member]
+
+    mutating func validateChannel(
+        _ member: Node.Member, daemon: String, messages: [Message]
+    ) -> (Channel, ChannelKeys, [SourceLocation])? {
+        let what = "channel `\(daemon).\(member.key)`"
+        guard let keys = object(member.value, what, known: Self.channelKeys) else { return nil }
+        let part = OutputNaming.upperCamelCase(member.key)
+        var ok = true
+        if part.isEmpty {
+            diagnostics.error("channel name `\(member.key)` has no letters or digits to make a Swift name from", at: member.keyLocation)
+            ok = false
+        }
+        var socket: SocketKind?
+        if let socketMember = keys["socket"] {
+            if let text = string(socketMember) {
+                socket = SocketKind(rawValue: text)
+                if socket == nil {
+                    diagnostics.error(
+                        "unknown socket type `\(text)`" + Suggestion.didYouMean(text, in: SocketKind.allCases.map(\.rawValue)),
+                        at: socketMember.value.location)
+                }
+            }
+        } else {
+            diagnostics.error("\(what) needs `socket`", at: member.keyLocation)
+        }
+        var bind = false
+        if let bindMember = keys["bind"], let value = bool(bindMember) { bind = value }
+
+        var endpoints: [String] = []
+        var endpointLocations: [SourceLocation] = []
+        if let endpointMember = keys["endpoint"] {
+            if let list = stringList(endpointMember, allowSingle: true) {
+                if list.isEmpty {
+                    diagnostics.error("`endpoint` must name at least one endpoint", at: endpointMember.value.location)
+                    ok = false
+                }
+                for (endpoint, location) in list {
+                    if let problem = Endpoint.problem(endpoint, bind: bind) {
+                        diagnostics.error(problem, at: location)
+                        ok = false
+                    }
+                    endpoints.append(endpoint)
+                    endpointLocations.append(location)
+                }
+            } else {
+                ok = false
+            }
+        } else {
+            diagnostics.error("\(what) needs `endpoint`", at: member.keyLocation)
+            ok = false
+        }
+        guard let socket else { return nil }
+        var channel = Channel(name: member.key, identifierPart: part, socket: socket, endpoints: endpoints, bind: bind)
+
+        // subscribe
+        if let subscribeMember = keys["subscribe"] {
+            if socket != .sub && socket != .xsub {
+                diagnostics.error("`subscribe` applies only to SUB and XSUB sockets, not \(socket.rawValue)", at: subscribeMember.keyLocation)
+                ok = false
+            } else if let list = stringList(subscribeMember) {
+                channel.subscribe = list.map(\.0)
+                if list.isEmpty && socket == .sub {
+                    diagnostics.warning("`subscribe` is empty, so this SUB channel receives nothing; use [\"\"] for every message", at: subscribeMember.value.location)
+                }
+            } else {
+                ok = false
+            }
+        } else if socket == .sub {
+            let example = form == .json ? "\"subscribe\": [\"\"]" : "subscribe = \"\""
+            diagnostics.error("a SUB channel needs `subscribe` (`\(example)` receives every message)", at: member.keyLocation)
+            ok = false
+        }
+
+        // message directions
+        func messageName(_ key: String) -> (String, Node.Member)? {
+            guard let m = keys[key], let name = string(m) else { return nil }
+            return (name, m)
+        }
+        let names = messages.map(\.name)
+        var resolved: [String: String] = [:]
+        for key in ["message", "send", "recv"] {
+            guard let (name, m) = messageName(key) else {
+                if keys[key] != nil { ok = false }
+                continue
+            }
+            if !names.contains(name) {
+                diagnostics.error("unknown message `\(name)`" + Suggestion.didYouMean(name, in: names), at: m.value.location)
+                ok = false
+                continue
+            }
+            resolved[key] = name
+        }
+        if let m = keys["message"], keys["send"] != nil || keys["recv"] != nil {
+            diagnostics.error("use either `message` or `send`/`recv`, not both", at: m.keyLocation)
+            ok = false
+        }
+        if let m = keys["send"], !socket.canSend {
+            diagnostics.error("a \(socket.rawValue) socket cannot send; remove `send`", at: m.keyLocation)
+            ok = false
+        }
+        if let m = keys["recv"], !socket.canReceive {
+            diagnostics.error("a \(socket.rawValue) socket cannot receive; remove `recv`", at: m.keyLocation)
+            ok = false
+        }
+        if let message = resolved["message"] {
+            switch socket {
+            case .xpub: channel.send = message  // XPUB receives subscriptions, typed only through `recv`
+            case .xsub: channel.recv = message  // XSUB sends subscriptions, typed only through `send`
+            default:
+                if socket.canSend { channel.send = message }
+                if socket.canReceive { channel.recv = message }
+            }
+        } else {
+            if socket.canSend { channel.send = resolved["send"] }
+            if socket.canReceive { channel.recv = resolved["recv"] }
+        }
+        if keys["message"] == nil && keys["send"] == nil && keys["recv"] == nil {
+            diagnostics.error("\(what) needs `message` (or `send`/`recv`): the type it carries", at: member.keyLocation)
+            ok = false
+        } else if ok, socket == .req || socket == .rep, channel.send == nil || channel.recv == nil {
+            diagnostics.error("a \(socket.rawValue) channel needs both `send` and `recv` (or `message` for both)", at: member.keyLocation)
+            ok = false
+        }
+
+        // handler
+        if let handlerMember = keys["handler"], let handler = string(handlerMember) {
+            if channel.recv == nil {
+                let reason = socket.canReceive ? "never receives (no `recv` type)" : "is send-only (\(socket.rawValue))"
+                diagnostics.error("`handler` on channel `\(member.key)`, which \(reason)", at: handlerMember.keyLocation)
+                ok = false
+            } else if !Identifiers.isIdentifier(handler) || Identifiers.keywords.contains(handler) {
+                diagnostics.error("handler `\(handler)` is not a usable Swift method name", at: handlerMember.value.location)
+                ok = false
+            } else {
+                channel.handler = handler
+            }
+        } else if keys["handler"] != nil {
+            ok = false
+        } else if channel.recv != nil {
+            channel.handler = "on" + part
+        }
+
+        // numbers
+        let int32Max = Int(Int32.max)
+        if let m = keys["hwm"] {
+            if let value = integer(m, in: 0...int32Max) { channel.hwm = value } else { ok = false }
+        }
+        if let m = keys["queue"] {
+            if let value = integer(m, in: 0...int32Max) { channel.queue = value } else { ok = false }
+        }
+        if let m = keys["linger"] {
+            if let value = integer(m, in: -1...int32Max) { channel.linger = value } else { ok = false }
+        }
+        if let m = keys["timeout"] {
+            if socket != .req {
+                diagnostics.error("`timeout` applies only to REQ sockets, not \(socket.rawValue)", at: m.keyLocation)
+                ok = false
+            } else if let value = integer(m, in: 1...int32Max) {
+                channel.timeout = value
+            } else {
+                ok = false
+            }
+        }
+        if let m = keys["drainedBy"] {
+            if let value = string(m) { channel.drainedBy = value } else { ok = false }
+        }
+        if let m = keys["drains"] {
+            if let value = string(m) { channel.drains = value } else { ok = false }
+        }
+        if let m = keys["options"] {
+            if let options = validateOptions(m.value, socket: socket) { channel.options = options } else { ok = false }
+        }
+        if let m = keys["description"] {
+            channel.description = string(m)
+        }
+        guard ok else { return nil }
+        return (channel, keys, endpointLocations)
+    }
+
+    mutating func validateOptions(_ node: Node, socket: SocketKind) -> ChannelOptionValues? {
+        guard let keys = object(node, "`options`", known: Self.optionKeys) else { return nil }
+        var options = ChannelOptionValues()
+        var ok = true
+        let int32Max = Int(Int32.max)
+        func int(_ key: String, _ range: ClosedRange<Int>, _ set: (inout ChannelOptionValues, Int) -> Void) {
+            guard let m = keys[key] else { return }
+            if let value = integer(m, in: range) { set(&options, value) } else { ok = false }
+        }
+        func flag(_ key: String, _ set: (inout ChannelOptionValues, Bool) -> Void) {
+            guard let m = keys[key] else { return }
+            if let value = bool(m) { set(&options, value) } else { ok = false }
+        }
+        int("reconnectIvl", -1...int32Max) { $0.reconnectIvl = $1 }
+        int("reconnectIvlMax", 0...int32Max) { $0.reconnectIvlMax = $1 }
+        int("heartbeatIvl", 0...int32Max) { $0.heartbeatIvl = $1 }
+        int("heartbeatTimeout", 0...int32Max) { $0.heartbeatTimeout = $1 }
+        int("heartbeatTtl", 0...655_350) { $0.heartbeatTtl = $1 }
+        flag("immediate") { $0.immediate = $1 }
+        flag("routerMandatory") { $0.routerMandatory = $1 }
+        flag("tcpKeepalive") { $0.tcpKeepalive = $1 }
+        if let m = keys["routerMandatory"], socket != .router {
+            diagnostics.error("`routerMandatory` applies only to ROUTER sockets, not \(socket.rawValue)", at: m.keyLocation)
+            ok = false
+        }
+        return ok ? options : nil
+    }
+
+    /// drainedBy names a sending channel of the same daemon, drains a receiving one, and the pair agrees
+    /// both ways. The model records both ends of every pair, whichever end the schema wrote.
+    mutating func checkDrains(_ channels: inout [Channel], keys: [ChannelKeys]) -> Bool {
+        let names = channels.map(\.name)
+        var ok = true
+        func index(of name: String, from channel: Int, key: String) -> Int? {
+            let member = keys[channel][key]!
+            guard let target = names.firstIndex(of: name) else {
+                diagnostics.error(
+                    "`\(key)` names `\(name)`, which is not a channel of this daemon" + Suggestion.didYouMean(name, in: names),
+                    at: member.value.location)
+                ok = false
+                return nil
+            }
+            if target == channel {
+                diagnostics.error("channel `\(name)` cannot be `\(key)` itself", at: member.value.location)
+                ok = false
+                return nil
+            }
+            return target
+        }
+        var drainedBy: [Int: Int] = [:]  // input -> output
+        var drains: [Int: Int] = [:]  // output -> input
+        for (i, channel) in channels.enumerated() {
+            if let name = channel.drainedBy, let target = index(of: name, from: i, key: "drainedBy") {
+                let location = keys[i]["drainedBy"]!.value.location
+                if channel.recv == nil {
+                    diagnostics.error("`drainedBy` is for an input, but `\(channel.name)` never receives", at: keys[i]["drainedBy"]!.keyLocation)
+                    ok = false
+                } else if channels[target].send == nil || channels[target].socket == .rep {
+                    diagnostics.error("`drainedBy` names `\(name)`, which never sends, so it cannot drain `\(channel.name)`", at: location)
+                    ok = false
+                } else {
+                    drainedBy[i] = target
+                }
+            }
+            if let name = channel.drains, let target = index(of: name, from: i, key: "drains") {
+                let location = keys[i]["drains"]!.value.location
+                if channel.send == nil || channel.socket == .rep {
+                    diagnostics.error("`drains` is for an output, but `\(channel.name)` never sends", at: keys[i]["drains"]!.keyLocation)
+                    ok = false
+                } else if channels[target].recv == nil {
+                    diagnostics.error("`drains` names `\(name)`, which never receives, so there is nothing to drain", at: location)
+                    ok = false
+                } else {
+                    drains[i] = target
+                }
+            }
+        }
+        for (input, output) in drainedBy.sorted(by: { $0.key < $1.key }) {
+            if let other = drains[output], other != input {
+                diagnostics.error(
+                    "`\(channels[output].name)` drains `\(channels[other].name)`, but `\(channels[input].name)` says it is drained by `\(channels[output].name)`",
+                    at: keys[output]["drains"]!.value.location,
+                    notes: [Diagnostic(.note, "`\(channels[input].name)` says so here", at: keys[input]["drainedBy"]!.value.location)])
+                ok = false
+            }
+        }
+        for (output, input) in drains.sorted(by: { $0.key < $1.key }) {
+            if let other = drainedBy[input], other != output {
+                diagnostics.error(
+                    "`\(channels[input].name)` is drained by `\(channels[other].name)`, but `\(channels[output].name)` says it drains `\(channels[input].name)`",
+                    at: keys[input]["drainedBy"]!.value.location,
+                    notes: [Diagnostic(.note, "`\(channels[output].name)` says so here", at: keys[output]["drains"]!.value.location)])
+                ok = false
+            }
+        }
+        var drainedOutputs: [Int: Int] = [:]
+        for (input, output) in drainedBy.sorted(by: { $0.key < $1.key }) {
+            if let first = drainedOutputs[output] {
+                diagnostics.error(
+                    "`\(channels[output].name)` already drains `\(channels[first].name)`; an output drains one input",
+                    at: keys[input]["drainedBy"]!.value.location)
+                ok = false
+            }
+            drainedOutputs[output] = input
+        }
+        guard ok else { return false }
+        for (input, output) in drainedBy {
+            channels[input].drainedBy = channels[output].name
+            channels[output].drains = channels[input].name
+        }
+        for (output, input) in drains {
+            channels[input].drainedBy = channels[output].name
+            channels[output].drains = channels[input].name
+        }
+        return true
+    }
+}
