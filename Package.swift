@@ -62,9 +62,13 @@ let package = Package(
             ),
             dependencies: ["zgen"]
         ),
+        // Uses ZGenBuildPlugin on its own plugin_exchange.zgen.json, so a broken plugin fails the tests.
+        .testTarget(name: "PluginTests", dependencies: ["ZDaemon"], plugins: ["ZGenBuildPlugin"]),
+        // Builds README's example package with nested `swift build` / `swift package zgen-generate`.
+        .testTarget(name: "PluginIntegrationTests"),
         .testTarget(name: "INIFormatTests", dependencies: ["INIFormat"]),
         .testTarget(name: "ZDaemonTests", dependencies: ["ZDaemon", "CZeroMQ"]),
-        .testTarget(name: "ZGenCoreTests", dependencies: ["ZGenCore"]),
+        .testTarget(name: "ZGenCoreTests", dependencies: ["ZGenCore"], exclude: ["Golden", "Invalid"]),
     ],
     swiftLanguageModes: [.v6]
 )

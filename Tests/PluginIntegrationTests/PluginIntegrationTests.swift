@@ -1,0 +1,139 @@
+import Foundation
+import Testing
+
+/// Builds the README's example package with real `swift build` / `swift package` runs, through
+/// zgen's plugins as another package uses them. The first run builds zgen and its dependencies
+/// (minutes); later runs reuse `.build-fixtures/scratch`. Set `ZGEN_SKIP_PLUGIN_INTEGRATION=1`
+/// to skip while iterating on something else.
+@Suite(
+    "README example through the plugins",
+    .serialized,
+    .disabled(if: ProcessInfo.processInfo.environment["ZGEN_SKIP_PLUGIN_INTEGRATION"] == "1"),
+    .timeLimit(.minutes(30))
+)
+struct PluginIntegrationTests {
+    static let heading = "## Using zgen from your package"
+    static let target = "Greetings"
+    static let schemaPath = "Sources/Greetings/hello.zgen.json"
+
+    /// The README's example, written to `.build-fixtures/readme-example`.
+    static func prepareExample() throws -> (directory: URL, files: [ReadmeExample.File]) {
+        let readme = try String(contentsOf: Paths.repository.appendingPathComponent("README.md"), encoding: .utf8)
+        let files = try ReadmeExample.files(in: readme, heading: heading)
+        let directory = Paths.fixtures.appendingPathComponent("readme-example")
+        let zgen = try Paths.zgenLink()
+        for file in files {
+            let contents = file.path == "Package.swift"
+                ? try ReadmeExample.localManifest(file.contents, zgenPath: zgen.path) : file.contents
+            try write(contents, to: directory.appendingPathComponent(file.path))
+        }
+        return (directory, files)
+    }
+
+    static func build(_ directory: URL) throws -> ToolResult {
+        try swift(["build", "--scratch-path", Paths.scratch.path, "--product", target], in: directory)
+    }
+
+    @Test("the README's example is a complete package: manifest, schema, handlers")
+    func readmeHasTheExample() throws {
+        let readme = try String(contentsOf: Paths.repository.appendingPathComponent("README.md"), encoding: .utf8)
+        let files = try ReadmeExample.files(in: readme, heading: Self.heading)
+        #expect(files.map(\.path) == ["Package.swift", Self.schemaPath, "Sources/Greetings/main.swift"])
+        let manifest = try #require(files.first)
+        #expect(manifest.contents.contains(#".plugin(name: "ZGenBuildPlugin", package: "zgen")"#))
+        let local = try ReadmeExample.localManifest(manifest.contents, zgenPath: "/x/zgen")
+        #expect(local.contains(#".package(path: "/x/zgen")"#))
+        #expect(!local.contains("github.com"))
+    }
+
+    @Test("the README's example builds through the build-tool plugin, runs, and a no-op rebuild does not rerun zgen")
+    func readmeExampleBuildsAndRuns() throws {
+        let (directory, _) = try Self.prepareExample()
+        let first = try Self.build(directory)
+        #expect(first.status == 0, "swift build of the README example failed:\n\(first.output)")
+        guard first.status == 0 else { return }
+
+        // The generated file is where the plugin said, named from the schema's path alone.
+        let outputs = try FileManager.default.subpathsOfDirectory(atPath: Paths.scratch.appendingPathComponent("plugins/outputs").path)
+        #expect(outputs.contains { $0.hasSuffix("Greetings/destination/ZGenBuildPlugin/Hello.swift") }, "\(outputs)")
+
+        let again = try Self.build(directory)
+        #expect(again.status == 0, "\(again.output)")
+        #expect(!again.output.contains("zgen hello.zgen.json"), "a no-op rebuild ran zgen again:\n\(again.output)")
+
+        let binary = Paths.scratch.appendingPathComponent("debug/\(Self.target)")
+        let run = try runTool(binary, [], in: directory, timeout: 60)
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("Hello from zgen!"), "\(run.output)")
+    }
+
+    @Test("a schema error fails the build at the schema's file:line:column")
+    func brokenSchemaFailsTheBuild() throws {
+        let (directory, files) = try Self.prepareExample()
+        let schema = try #require(files.first { $0.path == Self.schemaPath })
+        let schemaURL = directory.appendingPathComponent(Self.schemaPath)
+        defer { try? write(schema.contents, to: schemaURL) }
+
+        // Misspell the first socket type; the diagnostic must point at that value.
+        let broken = schema.contents.replacingOccurrences(of: #""socket": "PUSH""#, with: #""socket": "PUSSH""#)
+        #expect(broken != schema.contents)
+        try write(broken, to: schemaURL)
+        let lines = broken.split(separator: "\n", omittingEmptySubsequences: false)
+        let line = try #require(lines.firstIndex { $0.contains("PUSSH") }) + 1
+        let column = try #require(lines[line - 1].range(of: #""PUSSH""#)).lowerBound.utf16Offset(in: lines[line - 1]) + 1
+
+        let result = try Self.build(directory)
+        #expect(result.status != 0, "the build succeeded with a broken schema:\n\(result.output)")
+        let expected = "\(schemaURL.path):\(line):\(column): error:"
+        #expect(result.output.contains(expected), "expected `\(expected)` in:\n\(result.output)")
+    }
+
+    @Test("zgen-generate writes Generated/, --check passes when fresh and fails with a diff when stale, orphans go")
+    func generateCommandAndDriftCheck() throws {
+        let (directory, files) = try Self.prepareExample()
+        let schema = try #require(files.first { $0.path == Self.schemaPath })
+        let fileManager = FileManager.default
+        let schemas = directory.appendingPathComponent("Schemas")
+        let generated = directory.appendingPathComponent("Generated")
+        defer {
+            try? fileManager.removeItem(at: schemas)
+            try? fileManager.removeItem(at: generated)
+        }
+        try? fileManager.removeItem(at: generated)
+        try write(schema.contents, to: schemas.appendingPathComponent("hello_world.json"))
+        func command(_ arguments: String...) throws -> ToolResult {
+            try swift(
+                ["package", "--scratch-path", Paths.scratch.path, "--allow-writing-to-package-directory", "zgen-generate"]
+                    + arguments,
+                in: directory
+            )
+        }
+
+        let output = generated.appendingPathComponent("HelloWorld/HelloWorld.swift")
+        let generate = try command()
+        #expect(generate.status == 0, "\(generate.output)")
+        let text = try String(contentsOf: output, encoding: .utf8)
+        #expect(text.hasPrefix("// Generated by zgen from hello_world.json. Do not edit."))
+
+        let fresh = try command("--check")
+        #expect(fresh.status == 0, "--check failed on a fresh Generated/:\n\(fresh.output)")
+
+        // A schema edited without regenerating: --check fails with a diff and writes nothing.
+        try write(schema.contents.replacingOccurrences(of: "A line to print.", with: "A line to show."), to: schemas.appendingPathComponent("hello_world.json"))
+        let stale = try command("--check")
+        #expect(stale.status != 0, "--check passed on a stale Generated/:\n\(stale.output)")
+        #expect(stale.output.contains("Generated/HelloWorld/HelloWorld.swift"), "\(stale.output)")
+        #expect(stale.output.contains("+") && stale.output.contains("A line to show."), "no diff in:\n\(stale.output)")
+        #expect(try String(contentsOf: output, encoding: .utf8) == text, "--check changed Generated/")
+
+        // The schema gone: --check reports the orphan, a real run removes it.
+        try fileManager.removeItem(at: schemas.appendingPathComponent("hello_world.json"))
+        let orphan = try command("--check")
+        #expect(orphan.status != 0, "\(orphan.output)")
+        #expect(orphan.output.contains("+++ /dev/null"), "\(orphan.output)")
+        #expect(fileManager.fileExists(atPath: output.path))
+        let clean = try command()
+        #expect(clean.status == 0, "\(clean.output)")
+        #expect(!fileManager.fileExists(atPath: output.path))
+    }
+}
