@@ -22,7 +22,8 @@ public final class Daemon {
 
     /// The daemon's declaration (as given; per-channel overrides are in ``channelSpec(_:)``).
     public let spec: DaemonSpec
-    /// The deployment configuration it was created with.
+    /// The deployment configuration, as given (a private context in it stays alive as long as
+    /// the daemon object; the shared context is released at terminate).
     public let configuration: DaemonConfiguration
     /// The loop (loop-thread API: `execute`, `scheduleTask(in:)`, `scheduleRepeatedTask`).
     public let loop: EventLoop
@@ -31,7 +32,14 @@ public final class Daemon {
     /// The daemon's logger: label = spec name, metadata `daemon` and `title`.
     public var logger: Logger
 
-    private var context: ZMQContext?
+    /// The libzmq context the daemon's sockets live in; `nil` once the daemon has closed.
+    public private(set) var context: ZMQContext?
+    // What the daemon keeps of its configuration (not the whole value: that would keep the
+    // context alive after terminate).
+    private let linger: Duration
+    private let blockingThreshold: Duration
+    private let receiveBatch: Int
+    private let terminateDrainLimit: Int
     private var channels: [Channel]
     private var startHandlers: [() throws -> Void] = []
     private var state = State.created
@@ -42,6 +50,10 @@ public final class Daemon {
     public init(spec: DaemonSpec, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
         self.spec = spec
         self.configuration = configuration
+        linger = configuration.linger
+        blockingThreshold = configuration.blockingThreshold
+        receiveBatch = max(1, configuration.receiveBatch)
+        terminateDrainLimit = configuration.terminateDrainLimit
         var logger = configuration.makeLogger(spec.name)
         logger[metadataKey: "daemon"] = .string(spec.name)
         logger[metadataKey: "title"] = .string(configuration.title ?? spec.title)
@@ -221,12 +233,12 @@ public final class Daemon {
         do {
             try open()
             state = .running
-            handle.markStarted()
-            let watchdog = Watchdog(activity: loop.activity, threshold: configuration.blockingThreshold,
+            let watchdog = Watchdog(activity: loop.activity, threshold: blockingThreshold,
                                     logger: logger, name: spec.name)
             watchdog.start()
             defer { watchdog.stop() }
             logger.info("\(spec.name) has begun processing messages")
+            handle.markStarted()
             if !terminating {
                 loop.execute { [unowned self] in
                     for body in startHandlers {
@@ -261,12 +273,12 @@ public final class Daemon {
     private func shutdown() {
         guard state != .closed else { return }
         let clock = SystemClock()
-        let deadline = clock.now() + configuration.linger
+        let deadline = clock.now() + linger
         // 1. What already reached the process is handled (non-blocking, bounded).
         if state == .running {
             for channel in channels where channel.spec.socket.canReceive && channel.socket != nil {
                 var handled = 0
-                while handled < configuration.terminateDrainLimit {
+                while handled < terminateDrainLimit {
                     let taken = drain(channel, limit: 64)
                     handled += taken
                     if taken < 64 || clock.now() >= deadline { break }
@@ -306,11 +318,13 @@ public final class Daemon {
 
     private func service(_ channel: Channel, _ events: PollEvents) {
         if events.contains(.writable) { flush(channel) }
-        if events.contains(.readable) { _ = drain(channel, limit: configuration.receiveBatch) }
+        if events.contains(.readable) { _ = drain(channel, limit: receiveBatch) }
     }
 
     /// Receives and dispatches up to `limit` waiting messages without blocking.
     private func drain(_ channel: Channel, limit: Int) -> Int {
+        // A REQ socket has nothing to receive unless a request is out (receiving would fail).
+        if channel.spec.socket == .req && !channel.awaitingReply { return 0 }
         var count = 0
         while count < limit, let socket = channel.socket {
             do {
@@ -328,6 +342,8 @@ public final class Daemon {
             }
             count += 1
             deliver(channel)
+            // A REQ socket holds at most one reply; receiving again would fail (EFSM).
+            if channel.spec.socket == .req { break }
         }
         return count
     }

@@ -78,6 +78,7 @@ final class LoopRemote: Sendable {
         var tasks: [@Sendable () -> Void] = []
         var wakePending = false
         var closed = false
+        var stopRequested = false
     }
     let readFD: Int32
     let writeFD: Int32
@@ -101,11 +102,13 @@ final class LoopRemote: Sendable {
         closeDescriptor(writeFD)
     }
 
-    /// Queues `task`; returns false when the loop has closed.
-    func post(_ task: @escaping @Sendable () -> Void) -> Bool {
+    /// Queues `task` (or only a stop request when `task` is nil); returns false when the loop
+    /// has closed.
+    func post(_ task: (@Sendable () -> Void)?, stop: Bool = false) -> Bool {
         let (accepted, wake) = state.withLock { state -> (Bool, Bool) in
             guard !state.closed else { return (false, false) }
-            state.tasks.append(task)
+            if let task { state.tasks.append(task) }
+            if stop { state.stopRequested = true }
             let wake = !state.wakePending
             state.wakePending = true
             return (true, wake)
@@ -117,14 +120,17 @@ final class LoopRemote: Sendable {
         return accepted
     }
 
-    /// Empties the pipe and takes the queued tasks (loop thread).
-    func take() -> [@Sendable () -> Void] {
+    /// Empties the pipe and takes the queued tasks and stop request (loop thread).
+    func take() -> (tasks: [@Sendable () -> Void], stop: Bool) {
         var buffer = [UInt8](repeating: 0, count: 64)
         while read(readFD, &buffer, buffer.count) > 0 {}
         return state.withLock { state in
             state.wakePending = false
-            defer { state.tasks.removeAll() }
-            return state.tasks
+            defer {
+                state.tasks.removeAll()
+                state.stopRequested = false
+            }
+            return (state.tasks, state.stopRequested)
         }
     }
 
@@ -181,6 +187,13 @@ public struct EventLoopHandle: Sendable {
     @discardableResult
     public func execute(_ task: @escaping @Sendable () -> Void) -> Bool {
         remote.post(task)
+    }
+
+    /// Asks the loop to end ``EventLoop/run()`` after its current iteration. Returns `false`
+    /// when the loop has already closed.
+    @discardableResult
+    public func stop() -> Bool {
+        remote.post(nil, stop: true)
     }
 }
 
@@ -339,7 +352,9 @@ public final class EventLoop {
         }
         if ready > 0 {
             if items[0].revents != 0 {
-                for task in remote.take() { runLabelled(0) { task() } }
+                let (tasks, stop) = remote.take()
+                for task in tasks { runLabelled(0) { task() } }
+                if stop { stopRequested = true }
             }
             let snapshot = registrations
             for index in 0..<snapshot.count {
@@ -363,7 +378,7 @@ public final class EventLoop {
     /// Runs queued ``execute(_:)`` tasks and posted work without polling sockets; used by the
     /// daemon's shutdown after the loop stopped.
     func runPendingTasks() {
-        for task in remote.take() { task() }
+        for task in remote.take().tasks { task() }
         while !localTasks.isEmpty {
             let tasks = localTasks
             localTasks.removeAll()
