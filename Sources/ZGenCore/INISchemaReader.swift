@@ -33,6 +33,14 @@ struct INISchemaReader {
 
     var diagnostics: DiagnosticCollector
 
+    /// Parses INI text and builds the tree (for tests); nil on an INI syntax error.
+    static func tree(fromINI text: String) -> (root: Node, hasHeader: Bool, diagnostics: [Diagnostic])? {
+        guard let document = try? INIParser.parse(text) else { return nil }
+        var reader = INISchemaReader(diagnostics: DiagnosticCollector())
+        let (root, hasHeader) = reader.read(document)
+        return (root, hasHeader, reader.diagnostics.diagnostics)
+    }
+
     /// Returns the tree and whether a `[zgen]` section was present.
     mutating func read(_ document: INIDocument) -> (Node, hasHeader: Bool) {
         var header: INISection?

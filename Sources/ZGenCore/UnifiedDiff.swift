@@ -78,7 +78,7 @@ public enum UnifiedDiff {
                     edits.append(Edit(kind: .same, oldIndex: prefix + i, newIndex: prefix + j))
                     i += 1
                     j += 1
-                } else if j < m, i == n || table[i * (m + 1) + j + 1] >= table[(i + 1) * (m + 1) + j] {
+                } else if j < m, i == n || table[i * (m + 1) + j + 1] > table[(i + 1) * (m + 1) + j] {
                     edits.append(Edit(kind: .insert, oldIndex: prefix + i, newIndex: prefix + j))
                     j += 1
                 } else {

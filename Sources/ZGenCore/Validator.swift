@@ -18,7 +18,7 @@ struct Validator {
 
     // MARK: Keys
 
-    static let rootKeysJSON = ["zgen", "app", "imports", "description", "messages", "daemons"]
+    static let rootKeysJSON = ["$schema", "zgen", "app", "imports", "description", "messages", "daemons"]
     static let rootKeysINI = ["version", "app", "imports", "description"]
     static let messageKeys = ["description", "frames"]
     static let frameKeys = ["name", "type", "swiftType", "repeated", "description"]
@@ -58,7 +58,9 @@ struct Validator {
                 continue
             }
             guard known.contains(member.key) else {
-                diagnostics.error("unknown key `\(member.key)` in \(what)" + Suggestion.didYouMean(member.key, in: known), at: member.keyLocation)
+                var hint = Suggestion.didYouMean(member.key, in: known.filter { !$0.hasPrefix("[") })
+                if form == .ini && member.key == "zgen" && what == "[zgen]" { hint = "; the INI form calls it `version`" }
+                diagnostics.error("unknown key `\(member.key)` in \(what)" + hint, at: member.keyLocation)
                 continue
             }
             result[member.key] = member
@@ -137,7 +139,7 @@ struct Validator {
 
     mutating func validate(root: Node, hasHeader: Bool = true) -> Schema? {
         let known = form == .json ? Self.rootKeysJSON : Self.rootKeysINI + [container("messages"), container("daemons")]
-        guard let keys = object(root, "the schema", known: known) else { return nil }
+        guard let keys = object(root, form == .json ? "the schema" : "[zgen]", known: known) else { return nil }
 
         if let member = keys[versionKey] {
             if let version = integer(member, in: Int.min...Int.max), version != 1 {
@@ -172,6 +174,7 @@ struct Validator {
         var messages: [Message] = []
         if let member = keys[container("messages")] {
             messages = validateMessages(member.value)
+            declaredMessages = Set(member.value.members?.map(\.key) ?? [])
         }
         var daemons: [Daemon] = []
         if let member = keys[container("daemons")] {
@@ -186,6 +189,10 @@ struct Validator {
     }
 
     // MARK: Names
+
+    /// Every message name the schema declares, valid or not (a channel naming an invalid one is not
+    /// reported again).
+    var declaredMessages: Set<String> = []
 
     /// Where each type name was declared, to report clashes at both places.
     var typeNameLocations: [String: (name: String, location: SourceLocation)] = [:]
@@ -477,7 +484,9 @@ struct Validator {
             diagnostics.error("\(what) needs `socket`", at: member.keyLocation)
         }
         var bind = false
-        if let bindMember = keys["bind"], let value = bool(bindMember) { bind = value }
+        if let bindMember = keys["bind"] {
+            if let value = bool(bindMember) { bind = value } else { ok = false }
+        }
 
         var endpoints: [String] = []
         var endpointLocations: [SourceLocation] = []
@@ -537,6 +546,8 @@ struct Validator {
                 continue
             }
             if !names.contains(name) {
+                ok = false
+                if declaredMessages.contains(name) { continue }
                 diagnostics.error("unknown message `\(name)`" + Suggestion.didYouMean(name, in: names), at: m.value.location)
                 ok = false
                 continue
