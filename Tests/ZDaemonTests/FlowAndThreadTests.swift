@@ -1,0 +1,93 @@
+import Testing
+@testable import ZDaemon
+
+@Suite("Send queue and threads")
+struct FlowAndThreadTests {
+    /// A socket at its high-water mark does not block the loop: the message waits in the
+    /// channel's bounded queue, beyond which the send throws; the queue drains once writable.
+    @Test func sendsQueueWhenTheSocketCannotTakeThemAndThrowWhenFull() throws {
+        let endpoint = bindEndpoint(.inproc)
+        let daemon = try Daemon(spec: spec("Producer", ChannelSpec(name: "out", socket: .push, endpoints: [endpoint], bind: true,
+                                                                  hwm: 1, queue: 3)))
+        try daemon.open()
+        // No peer yet: PUSH cannot send, so everything waits in the runtime's queue.
+        for index in 0..<3 { try daemon.send([[UInt8(index)]], on: 0) }
+        #expect(daemon.queuedSends(0) == 3)
+        #expect(throws: ChannelFullError(channel: "out", queued: 3)) { try daemon.send([[9]], on: 0) }
+        let pull = try Socket(.pull)
+        try pull.connect(endpoint)
+        var received: [[Frame]] = []
+        #expect(try eventually {
+            try daemon.loop.runOnce(wait: false)
+            while let frames = try pull.receive(dontWait: true) { received.append(frames) }
+            return received.count == 3
+        })
+        #expect(received == [[[0]], [[1]], [[2]]])
+        #expect(daemon.queuedSends(0) == 0)
+        #expect(daemon.counters(0).sent == 3)
+    }
+
+    @Test func daemonThreadRethrowsCreationErrors() {
+        #expect(throws: ZDaemonError("configuration names unknown channel 'x' of Bad")) {
+            _ = try DaemonThread.start(name: "bad") {
+                var configuration = DaemonConfiguration()
+                configuration.channels["x"] = ChannelOverride()
+                return try Daemon(spec: spec("Bad"), configuration: configuration)
+            }
+        }
+    }
+
+    @Test func runErrorIsReportedThroughTheHandle() throws {
+        let holder = try Socket(.pull)
+        let endpoint = try holder.bind("tcp://127.0.0.1:*")
+        let handle = try DaemonThread.start(name: "clash") {
+            try Daemon(spec: spec("Clash", ChannelSpec(name: "in", socket: .pull, endpoints: [endpoint], bind: true)))
+        }
+        #expect(handle.waitUntilFinished(timeout: .seconds(10)))
+        #expect(!handle.isStarted)
+        #expect(handle.error.map { "\($0)" } == "bind \(endpoint): Address already in use")
+    }
+
+    /// The seed's shape: a server counts on a repeating timer, sends jobs and broadcasts,
+    /// then broadcasts EXIT on the next iteration and terminates; workers stop on EXIT.
+    @Test func seedShapedServerAndWorkers() throws {
+        let jobs = bindEndpoint(.inproc), broadcasts = bindEndpoint(.inproc)
+        let server = try startDaemon("server") {
+            let daemon = try Daemon(spec: DaemonSpec(name: "MyServer", title: "(my:server)", app: "my_zmq", channels: [
+                ChannelSpec(name: "job", socket: .push, endpoints: [jobs], bind: true),
+                ChannelSpec(name: "broadcast", socket: .pub, endpoints: [broadcasts], bind: true),
+            ]))
+            var n = 0
+            daemon.onStart {
+                daemon.loop.scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(20), name: "count") {
+                    n += 1
+                    try daemon.send(textFrames("This is message #\(n)"), on: n % 2 == 1 ? 0 : 1)
+                    if n == 5 {
+                        daemon.loop.execute {
+                            try? daemon.send(textFrames("EXIT"), on: 1)
+                            daemon.terminate()
+                        }
+                    }
+                }
+            }
+            return daemon
+        }
+        let received = Box<[String]>([])
+        let worker = try startDaemon("worker") {
+            let daemon = try Daemon(spec: DaemonSpec(name: "MyWorker", title: "(my:worker)", app: "my_zmq", channels: [
+                ChannelSpec(name: "job", socket: .pull, endpoints: [jobs]),
+                ChannelSpec(name: "broadcast", socket: .sub, endpoints: [broadcasts], subscribe: [""]),
+            ]))
+            daemon.onReceive(0) { frames in received.update { $0.append("job " + text(frames[0])) } }
+            daemon.onReceive(1) { frames in
+                received.update { $0.append("broadcast " + text(frames[0])) }
+                if frames.first == Array("EXIT".utf8) { daemon.terminate() }
+            }
+            return daemon
+        }
+        #expect(server.waitUntilFinished(timeout: .seconds(10)))
+        #expect(worker.waitUntilFinished(timeout: .seconds(10)))
+        #expect(received.get.filter { $0.hasPrefix("job") } == ["job This is message #1", "job This is message #3", "job This is message #5"])
+        #expect(received.get.last == "broadcast EXIT")
+    }
+}
