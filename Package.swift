@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "zgen", targets: ["zgen"]),
         .library(name: "ZDaemon", targets: ["ZDaemon"]),
         .library(name: "ZGenCore", targets: ["ZGenCore"]),
+        // The seed's example: one server and four workers (issue 4).
+        .executable(name: "my-zmq", targets: ["MyZmqExample"]),
         // zgen in other packages' builds: generate while building, or regenerate checked-in code.
         .plugin(name: "ZGenBuildPlugin", targets: ["ZGenBuildPlugin"]),
         .plugin(name: "ZGenGenerateCommand", targets: ["ZGenGenerateCommand"]),
@@ -66,6 +68,18 @@ let package = Package(
         .testTarget(name: "PluginTests", dependencies: ["ZDaemon"], plugins: ["ZGenBuildPlugin"]),
         // Builds README's example package with nested `swift build` / `swift package zgen-generate`.
         .testTarget(name: "PluginIntegrationTests"),
+        // Daemon processes (issue 4). MyZmq: zgen's checked-in output for Schemas/my_zmq.json; the
+        // seed's example on it (hand-written handlers only); the process layer's unit tests.
+        .target(name: "MyZmq", dependencies: ["ZDaemon"], path: "Generated/MyZmq"),
+        .executableTarget(
+            name: "MyZmqExample",
+            dependencies: [
+                "ZDaemon",
+                "MyZmq",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "ZDaemonProcessTests", dependencies: ["ZDaemon", "INIFormat"]),
         .testTarget(name: "INIFormatTests", dependencies: ["INIFormat"]),
         .testTarget(name: "ZDaemonTests", dependencies: ["ZDaemon", "CZeroMQ"]),
         .testTarget(name: "ZGenCoreTests", dependencies: ["ZGenCore"], exclude: ["Golden", "Invalid"]),

@@ -1,0 +1,133 @@
+// The seed's example (cs.eyrie's usage page) on zgen: one server and four workers of the
+// `my_zmq` app. The daemons, messages and channels are generated from Schemas/my_zmq.json
+// (Generated/MyZmq); only the handlers below are written by hand.
+import ArgumentParser
+import ZDaemon
+import MyZmq
+
+extension MyZmq.MyServer: DaemonHosting {}
+extension MyZmq.MyWorker: DaemonHosting {}
+
+/// A received message printed the way the seed prints Python's list of frames: `['text']`.
+func pythonList(_ frames: [String]) -> String {
+    "[" + frames.map(pythonRepr).joined(separator: ", ") + "]"
+}
+
+/// Python's `repr` of a `str`: single quotes unless the text contains one and no double quote.
+func pythonRepr(_ text: String) -> String {
+    let quote: Character = text.contains("'") && !text.contains("\"") ? "\"" : "'"
+    var out = String(quote)
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where Character(scalar) == quote: out += "\\" + String(quote)
+        case _ where scalar.value < 0x20 || scalar.value == 0x7f:
+            let hex = String(scalar.value, radix: 16)
+            out += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    out.append(quote)
+    return out
+}
+
+/// MyServer: every `interval` counts n = 1, 2, 3 …; odd n go out as jobs, even n as
+/// broadcasts; after n = 5 it broadcasts `EXIT` on the next loop iteration and terminates.
+final class ServerHandlers: MyZmq.MyServerHandlers {
+    let interval: Duration
+    var count = 0
+    var timer: RepeatedTask?
+
+    init(interval: Duration) {
+        self.interval = interval
+    }
+
+    func daemonDidStart(_ daemon: MyZmq.MyServer) throws {
+        // The first broadcast (n = 2) goes out two intervals after the start; the launcher has
+        // started the workers first and waited until their channels were open, so their
+        // subscriptions have arrived by then (see the README's note on slow joiners).
+        timer = daemon.loop.scheduleRepeatedTask(initialDelay: interval, delay: interval, name: "count") {
+            [unowned self, unowned daemon] in
+            try self.tick(daemon)
+        }
+    }
+
+    func tick(_ daemon: MyZmq.MyServer) throws {
+        count += 1
+        let text = "This is message #\(count)"
+        if count % 2 == 1 {
+            daemon.logger.info("Sending job: \(text)")
+            try daemon.sendJob(MyZmq.Text(text: text))
+        } else {
+            daemon.logger.info("Broadcasting: \(text)")
+            try daemon.sendBroadcast(MyZmq.Text(text: text))
+        }
+        if count >= 5 {
+            timer?.cancel()
+            daemon.loop.execute { [unowned daemon] in
+                daemon.logger.info("Broadcasting: EXIT")
+                do {
+                    try daemon.sendBroadcast(MyZmq.Text(text: "EXIT"))
+                } catch {
+                    daemon.logger.error("Broadcasting EXIT failed: \(error)")
+                }
+                daemon.terminate()
+            }
+        }
+    }
+}
+
+/// MyWorker: logs every job and broadcast; terminates on the broadcast `EXIT`.
+final class WorkerHandlers: MyZmq.MyWorkerHandlers {
+    func onJob(_ message: MyZmq.Text, daemon: MyZmq.MyWorker) throws {
+        daemon.logger.info("Received job: \(pythonList([message.text]))")
+    }
+
+    func onBroadcast(_ message: MyZmq.Text, daemon: MyZmq.MyWorker) throws {
+        daemon.logger.info("Received broadcast: \(pythonList([message.text]))")
+        if message.text == "EXIT" { daemon.terminate() }
+    }
+}
+
+@main
+struct MyZmqCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "my-zmq",
+        abstract: "The seed's example: one MyServer and four MyWorker processes of the my_zmq app.",
+        discussion: """
+            Without --daemon, launches 4 workers titled (my:worker:1)…(my:worker:4), then the server \
+            (my:server), and waits for all of them. Exit statuses: 0 ok, 1 failure, 64 usage, \
+            69 a socket could not bind or connect, 78 configuration.
+            """)
+
+    @OptionGroup var process: ProcessOptions
+
+    @Option(help: ArgumentHelp("Seconds between the server's messages (the seed's 2 s).", valueName: "seconds"))
+    var interval: Double = 2
+
+    @Option(help: ArgumentHelp("How many MyWorker processes the launcher starts.", valueName: "count"))
+    var workers: Int = 4
+
+    func validate() throws {
+        guard interval > 0 else { throw ValidationError("--interval must be a positive number of seconds") }
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+    }
+
+    func run() throws {
+        let interval = Duration.milliseconds(Int64((interval * 1000).rounded()))
+        try DaemonProcess.run(
+            process,
+            daemons: [
+                // Workers first: the launcher waits until they are ready before starting the server.
+                DaemonProgram(MyZmq.MyWorker.spec, instances: workers) { context in
+                    try MyZmq.MyWorker(handlers: WorkerHandlers(), configuration: context.configuration)
+                },
+                DaemonProgram(MyZmq.MyServer.spec, instances: 1) { context in
+                    try MyZmq.MyServer(handlers: ServerHandlers(interval: interval), configuration: context.configuration)
+                },
+            ])
+    }
+}

@@ -1,0 +1,406 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The exit statuses of a daemon process (BSD `sysexits.h`).
+public enum ExitStatus {
+    /// Success.
+    public static let success: Int32 = 0
+    /// Anything else that failed.
+    public static let failure: Int32 = 1
+    /// Bad command line (swift-argument-parser's own status).
+    public static let usage: Int32 = 64
+    /// A socket could not bind or connect (`EX_UNAVAILABLE`).
+    public static let unavailable: Int32 = 69
+    /// Bad configuration: file, INI syntax, logging sections, overrides (`EX_CONFIG`).
+    public static let configuration: Int32 = 78
+}
+
+/// What a daemon's factory gets: the deployment configuration to create it with, and the
+/// settings of its app.
+public struct DaemonContext: Sendable {
+    /// Pass this to the daemon's initializer: logger, title, watchdog, channel overrides.
+    public var configuration: DaemonConfiguration
+    /// The `[app:<app>]` settings.
+    public var settings: AppSettings
+    /// The process title.
+    public var title: String
+    /// The instance number the launcher gave this process (1-based), if launched.
+    public var instance: Int?
+}
+
+/// One daemon type an executable can run: its spec, how many processes the launcher starts,
+/// and how to create it (on its own thread).
+public struct DaemonProgram: Sendable {
+    /// The daemon's spec (its name selects it with `--daemon`).
+    public var spec: DaemonSpec
+    /// How many processes the launcher starts (titles get `:1`, `:2`, … when more than one).
+    public var instances: Int
+    /// Creates the daemon; runs on the daemon's thread.
+    public var make: @Sendable (DaemonContext) throws -> any DaemonHosting
+
+    /// Declares a daemon type.
+    public init<D: DaemonHosting>(
+        _ spec: DaemonSpec, instances: Int = 1, _ make: @escaping @Sendable (DaemonContext) throws -> D
+    ) {
+        self.spec = spec
+        self.instances = instances
+        self.make = { try make($0) }
+    }
+
+    /// The title of instance `instance` of `count`: `(my:worker)` becomes `(my:worker:3)`.
+    public static func title(_ title: String, instance: Int?, of count: Int) -> String {
+        guard let instance, count > 1 else { return title }
+        if title.hasSuffix(")") { return String(title.dropLast()) + ":\(instance))" }
+        return "\(title):\(instance)"
+    }
+}
+
+/// The process entry point for daemons (the seed's `script_main`): reads the configuration,
+/// sets up logging and the process title, then either runs one daemon in this process (with
+/// `--daemon`, or when the executable has only one) or launches every declared daemon as
+/// separate processes (see ``Launcher``).
+///
+/// Failures print one line on stderr and end the process with an ``ExitStatus``: 78 for
+/// configuration, 69 when a socket cannot bind or connect, 1 otherwise (64, usage, comes from
+/// swift-argument-parser before this runs).
+public enum DaemonProcess {
+    /// Runs the process described by `options` for the daemon types `programs`. Returns when
+    /// everything has ended well (exit 0); otherwise throws an `ExitCode` for
+    /// swift-argument-parser to exit with, after printing the reason on stderr.
+    public static func run(_ options: ProcessOptions, daemons programs: [DaemonProgram]) throws {
+        let status = execute(options, programs: programs)
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    static var programName: String {
+        String((CommandLine.arguments.first ?? "zdaemon").split(separator: "/").last ?? "zdaemon")
+    }
+
+    /// Prints `message` as one line on stderr.
+    static func report(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+
+    /// The status for an error a daemon failed with.
+    public static func status(for error: any Error) -> Int32 {
+        switch error {
+        case is ConfigurationError: ExitStatus.configuration
+        case let zmq as ZMQError where zmq.operation == "bind" || zmq.operation == "connect": ExitStatus.unavailable
+        case is ZDaemonError: ExitStatus.configuration
+        default: ExitStatus.failure
+        }
+    }
+
+    static func execute(_ options: ProcessOptions, programs: [DaemonProgram]) -> Int32 {
+        let specs = programs.map(\.spec)
+        let configuration: RuntimeConfiguration
+        do {
+            configuration = try RuntimeConfiguration(
+                path: options.config, specs: specs, environment: ProcessInfo.processInfo.environment,
+                assignments: options.assignments)
+        } catch {
+            report(error.description)
+            return ExitStatus.configuration
+        }
+        guard configuration.logging.hasLogger(options.logHandler) else {
+            report("\(options.config): error: -l/--log-handler '\(options.logHandler)': no logger with that qualname in [loggers]")
+            return ExitStatus.configuration
+        }
+        if let command = options.sendControl {
+            return sendControl(command, options: options, configuration: configuration, programs: programs)
+        }
+        if let name = options.daemon {
+            guard let program = programs.first(where: { $0.spec.name == name }) else {
+                report("\(programName): error: --daemon \(name): no such daemon (known: \(specs.map(\.name).joined(separator: ", ")))")
+                return ExitStatus.usage
+            }
+            return runOne(program, options: options, configuration: configuration)
+        }
+        if programs.count == 1, programs[0].instances == 1 {
+            return runOne(programs[0], options: options, configuration: configuration)
+        }
+        return Launcher.run(options: options, configuration: configuration, programs: programs)
+    }
+
+    static func sendControl(
+        _ command: String, options: ProcessOptions, configuration: RuntimeConfiguration, programs: [DaemonProgram]
+    ) -> Int32 {
+        guard let endpoint = configuration.control.endpoint else {
+            report("\(options.config): error: the control channel is disabled ([run:control] endpoint = none)")
+            return ExitStatus.configuration
+        }
+        let expected = options.expect ?? programs.reduce(0) { $0 + $1.instances }
+        do {
+            let result = try ControlChannel.broadcast(command, to: endpoint, expected: expected)
+            if result.subscribers < expected {
+                report("\(programName): warning: sent \(command) to \(endpoint), but only \(result.subscribers) of \(expected) daemons had subscribed within 5 s")
+                return ExitStatus.unavailable
+            }
+            return ExitStatus.success
+        } catch {
+            report("\(programName): error: \(error)")
+            return status(for: error)
+        }
+    }
+
+    /// Sets the OS name of the calling thread; from the main thread this is the process name
+    /// in `/proc/<pid>/comm`, `ps` and `top` (Linux keeps the first 15 bytes).
+    public static func setProcessName(_ title: String) {
+        #if os(Linux)
+            var bytes = Array(title.utf8.prefix(15))
+            bytes.append(0)
+            bytes.withUnsafeBufferPointer { buffer in
+                _ = processControl(15 /* PR_SET_NAME */, UInt(bitPattern: Int(bitPattern: buffer.baseAddress)))
+            }
+        #endif
+    }
+
+    static func runOne(_ program: DaemonProgram, options: ProcessOptions, configuration: RuntimeConfiguration) -> Int32 {
+        let title = options.title ?? DaemonProgram.title(program.spec.title, instance: options.instance, of: program.instances)
+        setProcessName(title)
+        ProcessLogging.install(configuration.logging, processName: title)
+        let environment = ProcessInfo.processInfo.environment
+        #if os(Linux)
+            if let launcher = environment["ZGEN_LAUNCHER_PID"].flatMap(Int32.init) {
+                // Do not outlive the launcher, even if it is killed with SIGKILL.
+                _ = processControl(1 /* PR_SET_PDEATHSIG */, UInt(SIGTERM))
+                if getppid() != launcher { return ExitStatus.failure }
+            }
+        #endif
+        let label = options.logHandler
+        var daemonConfiguration = DaemonConfiguration()
+        daemonConfiguration.makeLogger = { _ in Logger(label: label) }
+        daemonConfiguration.title = title
+        daemonConfiguration.blockingThreshold = .milliseconds(Int64((options.blockingLogThreshold * 1000).rounded()))
+        daemonConfiguration.channels = configuration.overrides[program.spec.name] ?? [:]
+        let context = DaemonContext(
+            configuration: daemonConfiguration, settings: configuration.settings(app: program.spec.app), title: title,
+            instance: options.instance)
+        let readyFD = environment["ZGEN_READY_FD"].flatMap(Int32.init)
+        let service = ProcessDaemonService(
+            program: program, context: context, control: configuration.control.endpoint,
+            logger: Logger(label: label), configPath: options.config, readyDescriptor: readyFD)
+        let outcome = Mutex<(any Error)?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do {
+                try await service.runWithSignals()
+            } catch {
+                outcome.withLock { $0 = error }
+            }
+            done.signal()
+        }
+        done.wait()
+        if let error = outcome.withLock({ $0 }) {
+            report("\(programName): error: \(title) \(program.spec.name): \(error)")
+            return status(for: error)
+        }
+        return ExitStatus.success
+    }
+}
+
+#if os(Linux)
+    /// `prctl(2)`, which Glibc's Swift module does not export: looked up once with `dlsym`.
+    /// Every argument is an integer, passed in registers exactly as for a non-variadic call.
+    private let prctlFunction: (@convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "prctl") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32).self)
+    }()
+
+    @discardableResult
+    func processControl(_ option: Int32, _ argument: UInt) -> Int32 {
+        prctlFunction?(option, argument, 0, 0, 0) ?? -1
+    }
+#endif
+
+/// A value behind a lock, shareable between threads.
+final class LockedBox<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+}
+
+/// Keeps a generated daemon (and its control subscription) alive while it runs on its thread.
+final class HostedDaemon: DaemonHosting {
+    let hosted: any DaemonHosting
+    var control: ControlChannel.Subscription?
+
+    init(hosted: any DaemonHosting, control: ControlChannel.Subscription?) {
+        self.hosted = hosted
+        self.control = control
+    }
+
+    var daemon: Daemon { hosted.daemon }
+
+    func run() throws {
+        defer {
+            control?.close()
+            control = nil
+        }
+        try hosted.run()
+    }
+}
+
+/// Runs one daemon of a process as a swift-service-lifecycle `Service`: SIGINT/SIGTERM log
+/// `<Name> has received terminate signal` and terminate it gracefully; SIGHUP reloads the
+/// logging sections of the configuration file; SIGUSR1 logs a state dump.
+public struct ProcessDaemonService: Service {
+    let program: DaemonProgram
+    let context: DaemonContext
+    let control: String?
+    let logger: Logger
+    let configPath: String
+    let readyDescriptor: Int32?
+    private let handleBox = LockedBox<DaemonHandle?>(nil)
+    private let reported = LockedBox(false)
+    private let failure = LockedBox<(any Error)?>(nil)
+
+    /// Creates the service: `program` created with `context`, subscribed to the control
+    /// endpoint `control` (nil: none), logging lifecycle lines through `logger`; SIGHUP rereads
+    /// `configPath`; `readyDescriptor`, if any, gets one byte once the daemon's channels are open.
+    public init(
+        program: DaemonProgram, context: DaemonContext, control: String?, logger: Logger, configPath: String,
+        readyDescriptor: Int32? = nil
+    ) {
+        self.program = program
+        self.context = context
+        self.control = control
+        self.logger = logger
+        self.configPath = configPath
+        self.readyDescriptor = readyDescriptor
+    }
+
+    /// Starts the daemon's thread and waits until the daemon ends; graceful shutdown or
+    /// cancellation terminates it. Rethrows what creating, opening or running it threw.
+    public func run() async throws {
+        do {
+            try await runDaemon()
+        } catch {
+            failure.withLock { $0 = error }
+            throw error
+        }
+    }
+
+    private func runDaemon() async throws {
+        let program = self.program
+        let context = self.context
+        let control = self.control
+        let handle = try DaemonThread.start(name: String(context.title.utf8.prefix(15)) ?? "daemon") {
+            let hosted = try program.make(context)
+            let subscription = try control.map { try ControlChannel.subscribe(hosted.daemon, to: $0) }
+            let host = HostedDaemon(hosted: hosted, control: subscription)
+            do {
+                try hosted.daemon.open()
+            } catch {
+                host.control?.close()
+                throw error
+            }
+            return host
+        }
+        handleBox.withLock { $0 = handle }
+        if let readyDescriptor {
+            Task {
+                await handle.started()
+                var byte: UInt8 = 82
+                _ = write(readyDescriptor, &byte, 1)
+                close(readyDescriptor)
+            }
+        }
+        let name = program.spec.name
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await handle.finished()
+            } onGracefulShutdown: {
+                terminateOnSignal(name: name, handle: handle)
+            }
+        } onCancel: {
+            handle.terminate()
+        }
+        if let error = handle.error { throw error }
+    }
+
+    private func terminateOnSignal(name: String, handle: DaemonHandle) {
+        let first = reported.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        if first { logger.info("\(name) has received terminate signal") }
+        handle.terminate()
+    }
+
+    /// Runs the service in a `ServiceGroup` that turns SIGTERM and SIGINT into graceful
+    /// shutdown, with SIGHUP (reload logging) and SIGUSR1 (state dump) handled alongside.
+    public func runWithSignals() async throws {
+        let quiet = Logger(label: "zdaemon.lifecycle", factory: { _ in SwiftLogNoOpLogHandler() })
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: self, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
+        let sources = installSignalSources()
+        defer { sources.forEach { $0.cancel() } }
+        do {
+            try await group.run()
+        } catch {
+            // Report what the daemon failed with rather than the group's wrapper.
+            throw failure.withLock { $0 } ?? error
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    private func installSignalSources() -> [any DispatchSourceSignal] {
+        let queue = DispatchQueue(label: "zdaemon.signals")
+        let reload = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
+        reload.setEventHandler { self.reloadLogging() }
+        let dump = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: queue)
+        dump.setEventHandler { self.dumpState() }
+        #if canImport(Darwin)
+            signal(SIGHUP, SIG_IGN)
+            signal(SIGUSR1, SIG_IGN)
+        #endif
+        reload.resume()
+        dump.resume()
+        return [reload, dump]
+    }
+
+    /// Rereads the logging sections of the configuration file and installs them; on error the
+    /// previous configuration stays and the error is logged.
+    func reloadLogging() {
+        do {
+            let document = try RuntimeConfiguration.readDocument(path: configPath)
+            let logging = try LoggingConfiguration(document: document, path: configPath)
+            ProcessLogging.install(logging, processName: context.title)
+            logger.info("\(program.spec.name) has reloaded the logging configuration from \(configPath)")
+        } catch {
+            logger.error("\(program.spec.name) could not reload the logging configuration: \(error)")
+        }
+    }
+
+    /// Logs the daemon's state on its loop: per channel its socket, endpoints, counters and
+    /// queued sends.
+    func dumpState() {
+        guard let handle = handleBox.withLock({ $0 }) else { return }
+        let logger = self.logger
+        let title = context.title
+        handle.execute { (daemon: Daemon) in
+            logger.info("\(daemon.spec.name) state (\(title), pid \(getpid())): \(daemon.spec.channels.count) channels, terminating: \(daemon.isTerminating)")
+            for index in daemon.spec.channels.indices {
+                let spec = daemon.channelSpec(index)
+                let counters = daemon.counters(index)
+                let endpoints = spec.bind ? daemon.boundEndpoints(index) : spec.endpoints
+                logger.info(
+                    "\(daemon.spec.name) channel \(spec.name) \(spec.socket.rawValue) \(spec.bind ? "bind" : "connect") \(endpoints.joined(separator: ",")): received \(counters.received), sent \(counters.sent), dropped \(counters.dropped), handler errors \(counters.handlerErrors), queued sends \(daemon.queuedSends(index))"
+                )
+            }
+        }
+    }
+}
