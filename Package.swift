@@ -80,6 +80,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ZDaemonProcessTests", dependencies: ["ZDaemon", "INIFormat"]),
+        // Pins `zgen --graph mermaid|dot` (Sources/ZGenCore/Graph.swift).
+        .testTarget(name: "GraphTests", dependencies: ["ZGenCore"], exclude: ["Schemas"]),
         .testTarget(name: "INIFormatTests", dependencies: ["INIFormat"]),
         .testTarget(name: "ZDaemonTests", dependencies: ["ZDaemon", "CZeroMQ"]),
         .testTarget(name: "ZGenCoreTests", dependencies: ["ZGenCore"], exclude: ["Golden", "Invalid"]),
