@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "ZGenCore", targets: ["ZGenCore"]),
         // The seed's example: one server and four workers (issue 4).
         .executable(name: "my-zmq", targets: ["MyZmqExample"]),
+        // Generated daemons against raw libzmq and pyzmq (issue 6).
+        .executable(name: "zbench", targets: ["zbench"]),
         // zgen in other packages' builds: generate while building, or regenerate checked-in code.
         .plugin(name: "ZGenBuildPlugin", targets: ["ZGenBuildPlugin"]),
         .plugin(name: "ZGenGenerateCommand", targets: ["ZGenGenerateCommand"]),
@@ -21,10 +23,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
-        // libzmq, through pkg-config (Debian: libzmq3-dev).
+        // libzmq (Debian: libzmq3-dev). Its header is in the default include path and the module map
+        // links `zmq`. No `pkgConfig: "libzmq"`: Debian's libzmq.pc adds `-isystem` flags (krb5) that
+        // SwiftPM rejects with a "prohibited flag" warning on every build, and we build warning-free.
         .systemLibrary(
             name: "CZeroMQ",
-            pkgConfig: "libzmq",
             providers: [.apt(["libzmq3-dev"]), .brew(["zeromq"])]
         ),
         // A small INI reader that keeps line:column, shared by zgen (schemas) and the runtime (config).
@@ -68,14 +71,13 @@ let package = Package(
         .testTarget(name: "PluginTests", dependencies: ["ZDaemon"], plugins: ["ZGenBuildPlugin"]),
         // Builds README's example package with nested `swift build` / `swift package zgen-generate`.
         .testTarget(name: "PluginIntegrationTests"),
-        // Daemon processes (issue 4). MyZmq: zgen's checked-in output for Schemas/my_zmq.json; the
-        // seed's example on it (hand-written handlers only); the process layer's unit tests.
-        .target(name: "MyZmq", dependencies: ["ZDaemon"], path: "Generated/MyZmq"),
+        // Daemon processes (issue 4): the seed's example on the generated MyZmq daemons (hand-written
+        // handlers only) and the process layer's unit tests.
         .executableTarget(
             name: "MyZmqExample",
             dependencies: [
                 "ZDaemon",
-                "MyZmq",
+                "Generated",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -85,6 +87,25 @@ let package = Package(
         .testTarget(name: "INIFormatTests", dependencies: ["INIFormat"]),
         .testTarget(name: "ZDaemonTests", dependencies: ["ZDaemon", "CZeroMQ"]),
         .testTarget(name: "ZGenCoreTests", dependencies: ["ZGenCore"], exclude: ["Golden", "Invalid"]),
+        // zgen's checked-in output for every JSON schema at the top of Schemas/, one namespace enum
+        // per schema (`zgen Schemas/my_zmq.json -o Generated/`; ZGenCoreTests fails when it is stale).
+        .target(name: "Generated", dependencies: ["ZDaemon"], path: "Generated"),
+        // The benchmark (issue 6): the raw libzmq baseline in C, and zbench comparing generated
+        // daemons (Generated/Bench.swift) with it, with pyzmq, and timing the generator.
+        .target(name: "CZBench", dependencies: ["CZeroMQ"]),
+        .executableTarget(
+            name: "zbench",
+            dependencies: [
+                "CZBench",
+                "CZeroMQ",
+                "Generated",
+                "ZDaemon",
+                "ZGenCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Compiles the golden generated files and runs generated daemons exchanging typed messages.
+        .testTarget(name: "ZGenGoldenTests", dependencies: ["ZDaemon"], path: "Tests/ZGenCoreTests/Golden", exclude: ["Schemas"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,9 +8,9 @@ struct GeneratePlan: Equatable {
     struct Job: Equatable {
         /// The schema's path relative to the package (`Schemas/my_zmq.json`).
         var schema: String
-        /// The directory zgen writes into, relative to the package (`Generated/MyZmq`).
+        /// The directory zgen writes into, relative to the package (`Generated`).
         var outputDirectory: String
-        /// The generated file, relative to the package (`Generated/MyZmq/MyZmq.swift`).
+        /// The generated file, relative to the package (`Generated/MyZmq.swift`).
         var output: String
     }
 
@@ -38,7 +38,8 @@ struct GeneratePlan: Equatable {
     ///     means all.
     ///   - schemasDirectory: where schemas live, relative to the package (`Schemas`).
     ///   - generatedDirectory: where outputs go, relative to the package (`Generated`): a schema
-    ///     `my_zmq.json` generates `Generated/MyZmq/MyZmq.swift`, a folder per target.
+    ///     `my_zmq.json` generates `Generated/MyZmq.swift`. The folder is one target; each schema's
+    ///     code lives in its own namespace enum, so the files never clash.
     init(
         schemaFiles: [String],
         generatedFiles: [String],
@@ -66,8 +67,7 @@ struct GeneratePlan: Equatable {
 
         var all: [Job] = []
         for (output, schema) in chosen {
-            let stem = String(output.dropLast(".swift".count))
-            let directory = "\(generatedDirectory)/\(stem)"
+            let directory = generatedDirectory
             all.append(Job(schema: "\(schemasDirectory)/\(schema)", outputDirectory: directory, output: "\(directory)/\(output)"))
         }
         all.sort { $0.schema < $1.schema }

@@ -4,7 +4,7 @@ import PackagePlugin
 /// `swift package --allow-writing-to-package-directory zgen-generate [--check] [schema...]`
 ///
 /// Regenerates the checked-in `Generated/` from `Schemas/` (all schemas, or the ones named):
-/// `Schemas/my_zmq.json` → `Generated/MyZmq/MyZmq.swift`. Files zgen wrote earlier whose schema is
+/// `Schemas/my_zmq.json` → `Generated/MyZmq.swift`. Files zgen wrote earlier whose schema is
 /// gone are removed. With `--check` nothing is written: the command prints a unified diff of
 /// everything that is stale and fails, which is how CI catches a schema edited without
 /// regenerating.

@@ -1,9 +1,9 @@
 // The seed's example (cs.eyrie's usage page) on zgen: one server and four workers of the
 // `my_zmq` app. The daemons, messages and channels are generated from Schemas/my_zmq.json
-// (Generated/MyZmq); only the handlers below are written by hand.
+// (Generated/MyZmq.swift, module Generated); only the handlers below are written by hand.
 import ArgumentParser
 import ZDaemon
-import MyZmq
+import Generated
 
 extension MyZmq.MyServer: DaemonHosting {}
 extension MyZmq.MyWorker: DaemonHosting {}

@@ -18,10 +18,10 @@ struct ZGenCommand: ParsableCommand {
             Exit status: 0 success, 1 schema errors (or --check found stale output), 64 usage error.
 
             Examples:
-              zgen Schemas/my_zmq.json -o Generated/MyZmq
-              zgen Schemas/*.json -o Generated/MyZmq --check
+              zgen Schemas/my_zmq.json -o Generated/
+              zgen Schemas/*.json -o Generated/ --check
               zgen Schemas/my_zmq.ini --stdout
-              zgen Schemas/my_zmq.json --print-outputs -o Generated/MyZmq
+              zgen Schemas/my_zmq.json --print-outputs -o Generated/
               zgen Schemas/my_zmq.json -o Sources/App --access-level internal
             """,
         version: ZGen.version

@@ -58,12 +58,11 @@ struct RepositoryTests {
             let result = ZGen.generate(schemaAt: "Schemas/" + schema.lastPathComponent, contents: Fixtures.bytes(schema))
             #expect(!result.hasErrors, "\(result.formattedDiagnostics)")
             let file = try #require(result.file)
-            let namespace = OutputNaming.namespace(forSchemaAt: schema.path)
-            let url = Fixtures.generatedDirectory.appendingPathComponent(namespace).appendingPathComponent(file.fileName)
+            let url = Fixtures.generatedDirectory.appendingPathComponent(file.fileName)
             let existing = Fixtures.text(url) ?? ""
             #expect(
                 existing == file.contents,
-                "Generated/\(namespace)/\(file.fileName) is stale; run `swift run zgen Schemas/\(schema.lastPathComponent) -o Generated/\(namespace)`:\n\(UnifiedDiff.diff(old: existing, new: file.contents, oldName: "Generated/\(namespace)/\(file.fileName)", newName: "zgen output"))"
+                "Generated/\(file.fileName) is stale; run `swift run zgen Schemas/\(schema.lastPathComponent) -o Generated/`:\n\(UnifiedDiff.diff(old: existing, new: file.contents, oldName: "Generated/\(file.fileName)", newName: "zgen output"))"
             )
         }
     }

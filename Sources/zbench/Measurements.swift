@@ -1,0 +1,282 @@
+import CZBench
+import CZeroMQ
+import Foundation
+import Generated
+import Synchronization
+import ZDaemon
+
+/// Where a benchmark's sockets meet.
+enum Transport: String, CaseIterable {
+    case tcp, inproc
+
+    /// A fresh endpoint for a socket that binds: an OS-chosen loopback port or a unique inproc name.
+    func endpoint(_ tag: String) -> String {
+        switch self {
+        case .tcp: return "tcp://127.0.0.1:*"
+        case .inproc: return "inproc://zbench-\(tag)-\(UUID().uuidString)"
+        }
+    }
+}
+
+/// A failure of the benchmark itself (not a slow result).
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A value written once on a daemon's thread and read after it finished.
+final class Outcome: Sendable {
+    private let value = Mutex<Double?>(nil)
+    func set(_ seconds: Double) { value.withLock { $0 = $0 ?? seconds } }
+    var seconds: Double? { value.withLock { $0 } }
+}
+
+/// Bench daemons log at warning level only: the measurements should not pay for log lines.
+func quietConfiguration(context: ZMQContext, overrides: [String: ChannelOverride]) -> DaemonConfiguration {
+    var configuration = DaemonConfiguration()
+    configuration.context = context
+    configuration.channels = overrides
+    configuration.blockingThreshold = .zero
+    configuration.makeLogger = { label in
+        var logger = Logger(label: label)
+        logger.logLevel = .warning
+        return logger
+    }
+    return configuration
+}
+
+func boundEndpoint(_ handle: DaemonHandle, _ what: String) throws -> String {
+    guard handle.waitUntilStarted(timeout: .seconds(10)), let endpoint = handle.boundEndpoints(0).first else {
+        throw BenchError("\(what) did not start: \(handle.error.map { "\($0)" } ?? "timeout")")
+    }
+    return endpoint
+}
+
+/// The text of a NUL-terminated C buffer.
+func cString(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) throws -> R) rethrows -> R {
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    return try body(copies.map { UnsafePointer($0) })
+}
+
+func startSender(_ context: ZMQContext, _ endpoints: [String], size: Int, count: Int, publish: Bool) throws
+    -> OpaquePointer
+{
+    let peer = withCStrings(endpoints) { pointers in
+        pointers.withUnsafeBufferPointer {
+            zb_start_sender(context.handle, $0.baseAddress, Int32(endpoints.count), size, count, publish ? 1 : 0)
+        }
+    }
+    guard let peer else { throw BenchError("sender to \(endpoints) failed: \(String(cString: zmq_strerror(errno)))") }
+    return peer
+}
+
+func openCReceiver(_ context: ZMQContext, _ endpoint: String, subscribe: Bool) throws -> (UnsafeMutableRawPointer, String) {
+    var bound = [CChar](repeating: 0, count: 256)
+    guard let socket = zb_open_receiver(context.handle, endpoint, subscribe ? 1 : 0, &bound, bound.count) else {
+        throw BenchError("C receiver on \(endpoint) failed")
+    }
+    return (socket, cString(bound))
+}
+
+// MARK: Throughput, PUSH -> PULL
+
+/// The typed handler under test: decodes every message (the runtime did) and counts it.
+final class CountingSink: Bench.SinkHandlers {
+    let expected: Int
+    let outcome: Outcome
+    var received = 0
+    var bytes = 0
+    var first = 0.0
+
+    init(expected: Int, outcome: Outcome) {
+        self.expected = expected
+        self.outcome = outcome
+    }
+
+    func onInput(_ message: Bench.Payload, daemon: Bench.Sink) throws {
+        if received == 0 { first = zb_now() }
+        received += 1
+        bytes &+= message.text.utf8.count
+        if received == expected {
+            outcome.set(zb_now() - first)
+            daemon.terminate()
+        }
+    }
+}
+
+/// Messages per second through the C receive loop.
+func throughputC(_ transport: Transport, size: Int, count: Int) throws -> Double {
+    let context = try ZMQContext()
+    let (socket, bound) = try openCReceiver(context, transport.endpoint("c"), subscribe: false)
+    let sender = try startSender(context, [bound], size: size, count: count, publish: false)
+    let seconds = zb_run_receiver(socket, count)
+    guard zb_join(sender) == 0, seconds > 0 else { throw BenchError("C throughput run failed") }
+    return Double(count) / seconds
+}
+
+/// Messages per second through a generated daemon's typed handler.
+func throughputSwift(_ transport: Transport, size: Int, count: Int) throws -> Double {
+    let context = try ZMQContext()
+    let outcome = Outcome()
+    let configuration = quietConfiguration(
+        context: context, overrides: ["input": ChannelOverride(endpoints: [transport.endpoint("swift")], bind: true)])
+    let handle = try DaemonThread.start(name: "zbench-sink") {
+        try Bench.Sink(handlers: CountingSink(expected: count, outcome: outcome), configuration: configuration)
+    }
+    let bound = try boundEndpoint(handle, "Sink")
+    let sender = try startSender(context, [bound], size: size, count: count, publish: false)
+    _ = handle.waitUntilFinished()
+    guard zb_join(sender) == 0, let seconds = outcome.seconds, seconds > 0 else {
+        throw BenchError("Swift throughput run failed: \(handle.error.map { "\($0)" } ?? "no result")")
+    }
+    return Double(count) / seconds
+}
+
+// MARK: Fan-out, PUB -> 4 SUB
+
+final class CountingSubscriber: Bench.SubscriberHandlers {
+    let expected: Int
+    let outcome: Outcome
+    var received = 0
+    var bytes = 0
+    var first = 0.0
+
+    init(expected: Int, outcome: Outcome) {
+        self.expected = expected
+        self.outcome = outcome
+    }
+
+    func onFeed(_ message: Bench.Payload, daemon: Bench.Subscriber) throws {
+        if received == 0 { first = zb_now() }
+        received += 1
+        bytes &+= message.text.utf8.count
+        if received == expected {
+            outcome.set(zb_now() - first)
+            daemon.terminate()
+        }
+    }
+}
+
+/// Messages per second per subscriber (the slowest one) with C SUB loops.
+func fanoutC(_ transport: Transport, subscribers: Int, size: Int, count: Int) throws -> Double {
+    let context = try ZMQContext()
+    var sockets: [UnsafeMutableRawPointer?] = []
+    var endpoints: [String] = []
+    for index in 0..<subscribers {
+        let (socket, bound) = try openCReceiver(context, transport.endpoint("c-sub\(index)"), subscribe: true)
+        sockets.append(socket)
+        endpoints.append(bound)
+    }
+    let sender = try startSender(context, endpoints, size: size, count: count, publish: true)
+    let seconds = sockets.withUnsafeBufferPointer { zb_run_receivers($0.baseAddress, Int32(subscribers), count) }
+    guard zb_join(sender) == 0, seconds > 0 else { throw BenchError("C fan-out run failed") }
+    return Double(count) / seconds
+}
+
+/// Messages per second per subscriber (the slowest one) with generated SUB daemons.
+func fanoutSwift(_ transport: Transport, subscribers: Int, size: Int, count: Int) throws -> Double {
+    let context = try ZMQContext()
+    var handles: [DaemonHandle] = []
+    var outcomes: [Outcome] = []
+    var endpoints: [String] = []
+    for index in 0..<subscribers {
+        let outcome = Outcome()
+        let configuration = quietConfiguration(
+            context: context,
+            overrides: ["feed": ChannelOverride(endpoints: [transport.endpoint("swift-sub\(index)")], bind: true)])
+        let handle = try DaemonThread.start(name: "zbench-sub\(index)") {
+            try Bench.Subscriber(
+                handlers: CountingSubscriber(expected: count, outcome: outcome), configuration: configuration)
+        }
+        endpoints.append(try boundEndpoint(handle, "Subscriber \(index)"))
+        handles.append(handle)
+        outcomes.append(outcome)
+    }
+    let sender = try startSender(context, endpoints, size: size, count: count, publish: true)
+    for handle in handles { _ = handle.waitUntilFinished() }
+    let results = outcomes.compactMap(\.seconds)
+    guard zb_join(sender) == 0, results.count == subscribers, let worst = results.max(), worst > 0 else {
+        throw BenchError("Swift fan-out run failed")
+    }
+    return Double(count) / worst
+}
+
+// MARK: Latency, REQ <-> REP
+
+final class PingingRequester: Bench.RequesterHandlers {
+    let payload: Bench.Payload
+    let count: Int
+    let samples: SharedSamples
+    var started = 0.0
+    var done = 0
+
+    init(size: Int, count: Int, samples: SharedSamples) {
+        self.payload = Bench.Payload(text: String(repeating: "x", count: size))
+        self.count = count
+        self.samples = samples
+    }
+
+    func daemonDidStart(_ daemon: Bench.Requester) throws {
+        started = zb_now()
+        try daemon.sendEcho(payload)
+    }
+
+    func onEcho(_ reply: Result<Bench.Payload, RequestTimeout>, daemon: Bench.Requester) throws {
+        let now = zb_now()
+        _ = try reply.get()
+        let micros = (now - started) * 1e6
+        samples.values.withLock { $0.append(micros) }
+        done += 1
+        if done == count {
+            daemon.terminate()
+            return
+        }
+        started = zb_now()
+        try daemon.sendEcho(payload)
+    }
+}
+
+/// Round-trip times in microseconds with the C REQ loop.
+func latencyC(_ transport: Transport, size: Int, count: Int) throws -> [Double] {
+    let context = try ZMQContext()
+    var bound = [CChar](repeating: 0, count: 256)
+    guard let socket = zb_open_requester(context.handle, transport.endpoint("c-req"), &bound, bound.count) else {
+        throw BenchError("C requester failed")
+    }
+    guard let echo = zb_start_echo(context.handle, cString(bound), count) else {
+        throw BenchError("echo server failed")
+    }
+    var samples = [Double](repeating: 0, count: count)
+    let rc = zb_run_requester(socket, size, count, &samples)
+    guard zb_join(echo) == 0, rc == 0 else { throw BenchError("C latency run failed") }
+    return samples
+}
+
+/// Round-trip times in microseconds with a generated REQ daemon.
+func latencySwift(_ transport: Transport, size: Int, count: Int) throws -> [Double] {
+    let context = try ZMQContext()
+    // The first request waits in the channel's queue until the echo server has connected.
+    let configuration = quietConfiguration(
+        context: context, overrides: ["echo": ChannelOverride(endpoints: [transport.endpoint("swift-req")], bind: true)])
+    let shared = SharedSamples()
+    let handle = try DaemonThread.start(name: "zbench-req") {
+        try Bench.Requester(handlers: PingingRequester(size: size, count: count, samples: shared),
+                            configuration: configuration)
+    }
+    let bound = try boundEndpoint(handle, "Requester")
+    guard let echo = zb_start_echo(context.handle, bound, count) else { throw BenchError("echo server failed") }
+    _ = handle.waitUntilFinished()
+    let result = shared.values.withLock { $0 }
+    guard zb_join(echo) == 0, result.count == count else { throw BenchError("Swift latency run failed") }
+    return result
+}
+
+/// Samples written on the requester's thread, read after it finished.
+final class SharedSamples: Sendable {
+    let values = Mutex<[Double]>([])
+}

@@ -1,0 +1,315 @@
+import ArgumentParser
+import CZBench
+import Foundation
+import Generated
+import ZDaemon
+import ZGenCore
+
+/// `zbench`: generated daemons against raw libzmq driven from C (and pyzmq, when it imports),
+/// measured side by side in one run on one machine.
+@main
+struct ZBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zbench",
+        abstract: "Benchmark generated zgen daemons against raw libzmq (C) and pyzmq.",
+        discussion: """
+            Runs C and Swift alternately, several pairs per case, and reports the median of the
+            pairwise ratios (Swift ÷ C) with their spread, so that noise from two threads on a
+            small machine shows instead of hiding. Build in release mode for real numbers:
+
+              swift run -c release zbench
+              swift run -c release zbench --json zbench.json
+              swift run zbench --quick          # small counts: proves every benchmark runs
+            """)
+
+    @Flag(help: "Small counts and one pair per case: checks that every benchmark runs, measures nothing.")
+    var quick = false
+
+    @Option(help: "Also write the results as JSON to this path.")
+    var json: String?
+
+    @Option(help: "C/Swift pairs per case (default 5, or 1 with --quick).")
+    var pairs: Int?
+
+    @Flag(help: "Skip the pyzmq column even when pyzmq imports.")
+    var noPython = false
+
+    mutating func run() throws {
+        let pairs = max(1, self.pairs ?? (quick ? 1 : 5))
+        var report = Report(machine: Machine.describe(), quick: quick, pairs: pairs)
+        let scale = quick ? 0.01 : 1.0
+        func count(_ full: Int) -> Int { max(200, Int(Double(full) * scale)) }
+
+        for transport in Transport.allCases {
+            for (size, full) in [(16, 1_000_000), (1024, 500_000), (65536, 20_000)] {
+                let n = count(full)
+                let row = try compare(pairs: pairs) {
+                    try throughputC(transport, size: size, count: n)
+                } swift: {
+                    try throughputSwift(transport, size: size, count: n)
+                }
+                report.throughput.append(.init(kind: "PUSH→PULL", transport: transport.rawValue, size: size, messages: n, result: row))
+                progress("throughput \(transport) \(size) B", row)
+            }
+        }
+        for transport in Transport.allCases {
+            for (size, full) in [(16, 300_000), (1024, 100_000)] {
+                let n = count(full)
+                let row = try compare(pairs: pairs) {
+                    try fanoutC(transport, subscribers: 4, size: size, count: n)
+                } swift: {
+                    try fanoutSwift(transport, subscribers: 4, size: size, count: n)
+                }
+                report.throughput.append(.init(kind: "PUB→4 SUB", transport: transport.rawValue, size: size, messages: n, result: row))
+                progress("fan-out \(transport) \(size) B", row)
+            }
+        }
+        for size in [16, 1024] {
+            let n = count(50_000)
+            report.latency.append(try latency(pairs: pairs, size: size, count: n))
+        }
+        report.generator = try generatorGrowth(sizes: quick ? [10, 100, 1000] : [10, 100, 1000, 10_000])
+        report.startup = try startup(samples: quick ? 3 : 11, idleSeconds: quick ? 0.3 : 2)
+        report.memory = try memorySoak(checkpoints: quick ? [10_000, 100_000] : [1_000_000, 10_000_000])
+        if noPython {
+            report.python = .init(note: "skipped (--no-python)")
+        } else {
+            report.python = try pythonThroughput(count: count(500_000), cRate: report.throughput.first?.result.cMedian)
+        }
+
+        print(report.markdown())
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+            print("\nJSON written to \(json)")
+        }
+    }
+
+    private func progress(_ what: String, _ row: Comparison) {
+        FileHandle.standardError.write(
+            "zbench: \(what): C \(Int(row.cMedian))/s, Swift \(Int(row.swiftMedian))/s, ratio \(String(format: "%.3f", row.ratioMedian))\n"
+                .data(using: .utf8)!)
+    }
+
+    /// Runs C and Swift alternately `pairs` times (the order flips every pair).
+    private func compare(pairs: Int, c: () throws -> Double, swift: () throws -> Double) throws -> Comparison {
+        var cRates: [Double] = []
+        var swiftRates: [Double] = []
+        for pair in 0..<pairs {
+            if pair % 2 == 0 {
+                cRates.append(try c())
+                swiftRates.append(try swift())
+            } else {
+                swiftRates.append(try swift())
+                cRates.append(try c())
+            }
+        }
+        return Comparison(c: cRates, swift: swiftRates)
+    }
+
+    private func latency(pairs: Int, size: Int, count: Int) throws -> LatencyRow {
+        var c: [[Double]] = []
+        var swift: [[Double]] = []
+        for pair in 0..<pairs {
+            // The first round trip includes connecting: leave it out of both.
+            if pair % 2 == 0 {
+                c.append(Array(try latencyC(.tcp, size: size, count: count).dropFirst()))
+                swift.append(Array(try latencySwift(.tcp, size: size, count: count).dropFirst()))
+            } else {
+                swift.append(Array(try latencySwift(.tcp, size: size, count: count).dropFirst()))
+                c.append(Array(try latencyC(.tcp, size: size, count: count).dropFirst()))
+            }
+        }
+        let ratios = zip(c, swift).map { Stats.percentile($1, 0.5) / Stats.percentile($0, 0.5) }
+        let row = LatencyRow(
+            size: size, roundTrips: count,
+            cMedian: Stats.median(c.map { Stats.percentile($0, 0.5) }),
+            cP99: Stats.median(c.map { Stats.percentile($0, 0.99) }),
+            swiftMedian: Stats.median(swift.map { Stats.percentile($0, 0.5) }),
+            swiftP99: Stats.median(swift.map { Stats.percentile($0, 0.99) }),
+            ratioMedian: Stats.median(ratios), ratioMin: ratios.min() ?? 0, ratioMax: ratios.max() ?? 0)
+        FileHandle.standardError.write(
+            "zbench: latency \(size) B: C \(row.cMedian) µs, Swift \(row.swiftMedian) µs\n".data(using: .utf8)!)
+        return row
+    }
+}
+
+// MARK: The generator, start-up, idle CPU, memory, pyzmq
+
+/// A schema with `channels` channels: producer/consumer daemon pairs of 10 channels each.
+func syntheticSchema(channels: Int) -> String {
+    var daemons: [String] = []
+    let perDaemon = 10
+    var made = 0
+    var index = 0
+    while made < channels {
+        let width = min(perDaemon, (channels - made + 1) / 2)
+        var producer: [String] = []
+        var consumer: [String] = []
+        for channel in 0..<width {
+            let endpoint = "inproc://d\(index)-c\(channel)"
+            producer.append(#""out\#(channel)": {"socket": "PUSH", "endpoint": "\#(endpoint)", "bind": true, "message": "Tick"}"#)
+            consumer.append(#""in\#(channel)": {"socket": "PULL", "endpoint": "\#(endpoint)", "message": "Tick"}"#)
+        }
+        daemons.append(#""Producer\#(index)": {"title": "(p:\#(index))", "channels": {\#(producer.joined(separator: ", "))}}"#)
+        daemons.append(#""Consumer\#(index)": {"title": "(c:\#(index))", "channels": {\#(consumer.joined(separator: ", "))}}"#)
+        made += 2 * width
+        index += 1
+    }
+    return #"""
+        {"zgen": 1, "app": "synthetic",
+         "messages": {"Tick": {"frames": [{"name": "sequence", "type": "uint64"}, {"name": "note", "type": "string"}]}},
+         "daemons": {\#(daemons.joined(separator: ",\n"))}}
+        """#
+}
+
+func generatorGrowth(sizes: [Int]) throws -> [GeneratorRow] {
+    var rows: [GeneratorRow] = []
+    for channels in sizes {
+        let text = Array(syntheticSchema(channels: channels).utf8)
+        var times: [Double] = []
+        for _ in 0..<3 {
+            let begin = zb_now()
+            let result = ZGen.generate(schemaAt: "synthetic.json", contents: text)
+            times.append(zb_now() - begin)
+            guard !result.hasErrors, result.file != nil else {
+                throw BenchError("synthetic schema failed: \(result.formattedDiagnostics.prefix(3))")
+            }
+        }
+        let seconds = Stats.median(times)
+        let growth = rows.last.map { seconds / $0.seconds }
+        rows.append(GeneratorRow(channels: channels, seconds: seconds, growth: growth))
+        FileHandle.standardError.write("zbench: generator \(channels) channels: \(seconds) s\n".data(using: .utf8)!)
+    }
+    return rows
+}
+
+/// An idle daemon: it only waits.
+final class IdleSink: Bench.SinkHandlers {
+    func onInput(_ message: Bench.Payload, daemon: Bench.Sink) throws {}
+}
+
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+func startup(samples: Int, idleSeconds: Double) throws -> StartupRow {
+    let context = try ZMQContext()
+    var times: [Double] = []
+    var idle = 0.0
+    for sample in 0..<samples {
+        let configuration = quietConfiguration(
+            context: context, overrides: ["input": ChannelOverride(endpoints: ["tcp://127.0.0.1:*"], bind: true)])
+        let begin = zb_now()
+        let handle = try DaemonThread.start(name: "zbench-start") {
+            try Bench.Sink(handlers: IdleSink(), configuration: configuration)
+        }
+        guard handle.waitUntilStarted(timeout: .seconds(10)) else { throw BenchError("daemon did not start") }
+        times.append((zb_now() - begin) * 1000)
+        if sample == samples - 1 {
+            let cpu = cpuSeconds()
+            let wall = zb_now()
+            Thread.sleep(forTimeInterval: idleSeconds)
+            idle = (cpuSeconds() - cpu) / (zb_now() - wall) * 100
+        }
+        handle.terminate()
+        _ = handle.waitUntilFinished()
+    }
+    FileHandle.standardError.write("zbench: start-up \(Stats.median(times)) ms, idle CPU \(idle) %\n".data(using: .utf8)!)
+    return StartupRow(startupMedianMs: Stats.median(times), startupMaxMs: times.max() ?? 0, idleCPUPercent: idle)
+}
+
+/// Peak RSS as the stream goes on: a flat line means no per-message growth.
+final class RSSSink: Bench.SinkHandlers {
+    let checkpoints: [Int]
+    let results: SharedSamples
+    var received = 0
+
+    init(checkpoints: [Int], results: SharedSamples) {
+        self.checkpoints = checkpoints
+        self.results = results
+    }
+
+    func onInput(_ message: Bench.Payload, daemon: Bench.Sink) throws {
+        received += 1
+        if checkpoints.contains(received) {
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            results.values.withLock { $0.append(Double(usage.ru_maxrss) / 1024) }
+            if received == checkpoints.last { daemon.terminate() }
+        }
+    }
+}
+
+func memorySoak(checkpoints: [Int]) throws -> [MemoryRow] {
+    let context = try ZMQContext()
+    let results = SharedSamples()
+    let configuration = quietConfiguration(
+        context: context, overrides: ["input": ChannelOverride(endpoints: ["tcp://127.0.0.1:*"], bind: true)])
+    let handle = try DaemonThread.start(name: "zbench-soak") {
+        try Bench.Sink(handlers: RSSSink(checkpoints: checkpoints, results: results), configuration: configuration)
+    }
+    let bound = try boundEndpoint(handle, "Sink")
+    let sender = try startSender(context, [bound], size: 16, count: checkpoints.last ?? 0, publish: false)
+    _ = handle.waitUntilFinished()
+    _ = zb_join(sender)
+    let rss = results.values.withLock { $0 }
+    guard rss.count == checkpoints.count else { throw BenchError("memory run stopped early") }
+    FileHandle.standardError.write("zbench: peak RSS \(rss) MiB\n".data(using: .utf8)!)
+    return zip(checkpoints, rss).map { MemoryRow(messages: $0, peakRSSMiB: $1) }
+}
+
+/// The seed's engine: pyzmq with a blocking receive loop, against the same C sender.
+func pythonThroughput(count: Int, cRate: Double?) throws -> PythonRow {
+    let script = """
+        import sys, time
+        import zmq
+        n = int(sys.argv[1])
+        ctx = zmq.Context()
+        s = ctx.socket(zmq.PULL)
+        s.setsockopt(zmq.RCVHWM, 0)
+        s.bind("tcp://127.0.0.1:*")
+        print(s.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
+        s.recv()
+        t = time.monotonic()
+        for _ in range(n - 1):
+            s.recv()
+        print(time.monotonic() - t, flush=True)
+        """
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", script, String(count)]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    do { try process.run() } catch { return PythonRow(note: "skipped: python3 not found") }
+    let reader = output.fileHandleForReading
+    var buffer = ""
+    func line() -> String? {
+        while !buffer.contains("\n") {
+            let data = reader.availableData
+            if data.isEmpty { return nil }
+            buffer += String(decoding: data, as: UTF8.self)
+        }
+        let index = buffer.firstIndex(of: "\n")!
+        defer { buffer = String(buffer[buffer.index(after: index)...]) }
+        return String(buffer[..<index])
+    }
+    guard let endpoint = line(), endpoint.hasPrefix("tcp://") else {
+        process.waitUntilExit()
+        return PythonRow(note: "skipped: pyzmq does not import (python3 -m pip install pyzmq)")
+    }
+    let context = try ZMQContext()
+    let sender = try startSender(context, [endpoint], size: 16, count: count, publish: false)
+    let seconds = line().flatMap(Double.init)
+    process.waitUntilExit()
+    _ = zb_join(sender)
+    guard let seconds, seconds > 0 else { return PythonRow(note: "pyzmq run failed") }
+    let rate = Double(count - 1) / seconds
+    FileHandle.standardError.write("zbench: pyzmq \(Int(rate))/s\n".data(using: .utf8)!)
+    return PythonRow(messagesPerSecond: rate, ratioToC: cRate.map { rate / $0 }, note: nil)
+}
