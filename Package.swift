@@ -82,6 +82,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ZDaemonProcessTests", dependencies: ["ZDaemon", "INIFormat"]),
+        // Runs the built my-zmq (and pyzmq peers) as real processes.
+        .testTarget(name: "IntegrationTests", dependencies: ["MyZmqExample"]),
         // Pins `zgen --graph mermaid|dot` (Sources/ZGenCore/Graph.swift).
         .testTarget(name: "GraphTests", dependencies: ["ZGenCore"], exclude: ["Schemas"]),
         .testTarget(name: "INIFormatTests", dependencies: ["INIFormat"]),

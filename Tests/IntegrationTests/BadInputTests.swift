@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("Bad input: one clear line, the right exit status, no hang")
+struct BadInputTests {
+    let myZmq: URL
+    let schemaINI = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
+    init() throws { myZmq = try executable("my-zmq") }
+
+    /// Runs my-zmq to its end; returns the status and the output lines.
+    func run(_ arguments: [String]) throws -> (Int32?, [String]) {
+        let child = try Child(myZmq, arguments)
+        let status = child.waitForExit(timeout: 30)
+        return (status, child.lines)
+    }
+
+    @Test func missingConfigFile() throws {
+        let scratch = try Scratch()
+        let (status, lines) = try run(["-c", scratch.file("nope.ini")])
+        #expect(status == 78)
+        #expect(lines == ["\(scratch.file("nope.ini")): error: cannot read configuration file: No such file or directory"])
+    }
+
+    @Test func directoryAsConfig() throws {
+        let scratch = try Scratch()
+        let (status, lines) = try run(["-c", scratch.path])
+        #expect(status == 78)
+        #expect(lines == ["\(scratch.path): error: configuration file is a directory"])
+    }
+
+    @Test func malformedINIWithLine() throws {
+        let scratch = try Scratch()
+        try "[loggers]\nkeys = root\n\nthis line is not ini\n".write(toFile: scratch.file("bad.ini"), atomically: true, encoding: .utf8)
+        let (status, lines) = try run(["-c", scratch.file("bad.ini")])
+        #expect(status == 78)
+        #expect(lines == ["\(scratch.file("bad.ini")):4:1: error: expected 'key = value' or a '[section]', found 'this line is not ini'"])
+    }
+
+    @Test func unknownHandlerClass() throws {
+        let scratch = try Scratch()
+        let text = try String(contentsOfFile: schemaINI, encoding: .utf8)
+            .replacingOccurrences(of: "class = logging.StreamHandler", with: "class = logging.handlers.SysLogHandler")
+        try text.write(toFile: scratch.file("app.ini"), atomically: true, encoding: .utf8)
+        let (status, lines) = try run(["-c", scratch.file("app.ini")] + scratch.exampleOverrides)
+        #expect(status == 78)
+        #expect(lines.count == 1)
+        #expect(lines.first?.contains("app.ini:") == true)
+        #expect(lines.first?.contains(": error: [handler_console] class: unknown handler class 'logging.handlers.SysLogHandler'") == true, "\(lines)")
+    }
+
+    @Test func unknownLevel() throws {
+        let scratch = try Scratch()
+        let text = try String(contentsOfFile: schemaINI, encoding: .utf8)
+            .replacingOccurrences(of: "level = DEBUG", with: "level = LOUD")
+        try text.write(toFile: scratch.file("app.ini"), atomically: true, encoding: .utf8)
+        let (status, lines) = try run(["-c", scratch.file("app.ini")] + scratch.exampleOverrides)
+        #expect(status == 78)
+        #expect(lines.count == 1 && lines[0].contains(": error: [logger_eyrie] level: unknown level 'LOUD'"), "\(lines)")
+    }
+
+    @Test func badEndpointOverride() throws {
+        let (status, lines) = try run(["-c", schemaINI, "--set", "MyWorker.job.endpoint=tcp://localhost:http"])
+        #expect(status == 78)
+        #expect(lines == [
+            "--set MyWorker.job.endpoint=tcp://localhost:http: error: bad endpoint 'tcp://localhost:http': the port must be 1-65535 or *"
+        ])
+        let scratch = try Scratch()
+        let child = try Child(myZmq, ["-c", schemaINI], environment: ["ZGEN_MYSERVER_BROADCAST_ENDPOINT": "nowhere"])
+        #expect(child.waitForExit() == 78)
+        #expect(child.lines.first?.hasPrefix("environment variable ZGEN_MYSERVER_BROADCAST_ENDPOINT: error: bad endpoint 'nowhere'") == true)
+        _ = scratch
+    }
+
+    @Test func occupiedPort() throws {
+        // Occupy a port the OS picks, then ask the server to bind it.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
+        }
+        #expect(bound == 0)
+        #expect(listen(listener, 1) == 0)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let scratch = try Scratch()
+        let (status, lines) = try run(
+            ["-c", schemaINI, "--daemon", "MyServer", "--set", "MyServer.job.endpoint=tcp://127.0.0.1:\(port)"]
+                + scratch.exampleOverrides.replacingJobOverride())
+        #expect(status == 69, "\(lines)")
+        #expect(lines == ["my-zmq: error: (my:server) MyServer: bind tcp://127.0.0.1:\(port): Address already in use"])
+    }
+
+    @Test func unknownOption() throws {
+        let (status, lines) = try run(["-c", schemaINI, "--frobnicate"])
+        #expect(status == 64)
+        #expect(lines.first == "Error: Unknown option '--frobnicate'")
+    }
+
+    @Test func missingConfigOption() throws {
+        let (status, lines) = try run([])
+        #expect(status == 64)
+        #expect(lines.first == "Error: Missing expected argument '--config <path>'")
+    }
+
+    @Test func helpListsEveryOption() throws {
+        let (status, lines) = try run(["--help"])
+        #expect(status == 0)
+        let text = lines.joined(separator: "\n")
+        for option in ["-c, --config", "-t, --title", "-l, --log-handler", "--blocking-log-threshold", "--set", "--daemon",
+            "--restart", "--send-control", "--interval", "--workers"]
+        {
+            #expect(text.contains(option), "--help lacks \(option)")
+        }
+    }
+}
+
+extension Array where Element == String {
+    /// Drops a `--set` whose value is the job override (so a test's own job endpoint stands).
+    func replacingJobOverride() -> [String] {
+        var result: [String] = []
+        var index = 0
+        while index < count {
+            if self[index] == "--set", index + 1 < count, self[index + 1].hasPrefix("*.job.") {
+                index += 2
+                continue
+            }
+            result.append(self[index])
+            index += 1
+        }
+        return result
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The repository's root, from this file's path (Tests/IntegrationTests/Support.swift).
+let repositoryRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// A built executable of this package: next to the running test bundle (the scratch path's
+/// debug directory), else in `.build/debug`. `swift test` builds every product first.
+func executable(_ name: String) throws -> URL {
+    var candidates: [URL] = []
+    if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+        var directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        // On Linux the test runner is `<debug>/<Package>PackageTests.xctest`; elsewhere it may be inside a bundle.
+        for _ in 0..<4 {
+            candidates.append(directory.appendingPathComponent(name))
+            directory = directory.deletingLastPathComponent()
+        }
+    }
+    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
+    candidates.append(repositoryRoot.appendingPathComponent(".build/debug").appendingPathComponent(name))
+    for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.path) {
+        return candidate
+    }
+    throw HarnessError("executable '\(name)' not found (looked in \(candidates.map(\.path))); run `swift build` first")
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A private temporary directory (short path: ipc endpoints are limited to ~100 bytes).
+final class Scratch: @unchecked Sendable {
+    let path: String
+    init() throws {
+        var template = Array("/tmp/zgen-it-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw HarnessError("mkdtemp failed") }
+        path = String(cString: made)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func endpoint(_ name: String) -> String { "ipc://\(path)/\(name)" }
+    func file(_ name: String) -> String { "\(path)/\(name)" }
+
+    /// Overrides that put the example's channels and control channel in this directory.
+    var exampleOverrides: [String] {
+        [
+            "--set", "*.job.endpoint=\(endpoint("job"))",
+            "--set", "*.broadcast.endpoint=\(endpoint("broadcast"))",
+            "--set", "control.endpoint=\(endpoint("control"))",
+        ]
+    }
+}
+
+/// A child process whose combined stdout and stderr is collected line by line.
+final class Child: @unchecked Sendable {
+    let process = Process()
+    private let condition = NSCondition()
+    private var buffer = Data()
+    private var collected: [String] = []
+    private var ended = false
+
+    init(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil) throws {
+        process.executableURL = executable
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            self?.append(data)
+        }
+        try process.run()
+    }
+
+    private func append(_ data: Data) {
+        condition.lock()
+        defer {
+            condition.broadcast()
+            condition.unlock()
+        }
+        if data.isEmpty {
+            if !buffer.isEmpty { collected.append(String(decoding: buffer, as: UTF8.self)) }
+            buffer.removeAll()
+            ended = true
+            return
+        }
+        buffer.append(data)
+        while let newline = buffer.firstIndex(of: 10) {
+            collected.append(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self))
+            buffer.removeSubrange(buffer.startIndex...newline)
+        }
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// The lines so far.
+    var lines: [String] { condition.withLock { collected } }
+
+    /// Waits until `predicate` holds for the lines so far, or `timeout` seconds passed.
+    @discardableResult
+    func waitFor(timeout: Double = 20, _ predicate: ([String]) -> Bool) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while !predicate(collected) {
+            if ended || !condition.wait(until: deadline) { return predicate(collected) }
+        }
+        return true
+    }
+
+    /// Waits for a line containing `text`.
+    @discardableResult
+    func waitForLine(containing text: String, count: Int = 1, timeout: Double = 20) -> Bool {
+        waitFor(timeout: timeout) { lines in lines.filter { $0.contains(text) }.count >= count }
+    }
+
+    /// Waits for the process to end (and its output to be read); kills it after `timeout`.
+    /// Returns the exit status (128 + signal when killed by a signal), nil on timeout.
+    func waitForExit(timeout: Double = 30) -> Int32? {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while process.isRunning, Date() < deadline {
+            // Poll the child's state (there is no blocking wait with a deadline in Foundation).
+            usleep(5_000)
+        }
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        process.waitUntilExit()
+        waitFor(timeout: 5) { _ in false }  // drain the pipe until EOF (returns at EOF)
+        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    }
+
+    func signal(_ number: Int32) { kill(pid, number) }
+
+    deinit {
+        if process.isRunning { kill(pid, SIGKILL) }
+    }
+}
+
+/// Waits (bounded) until `condition` holds, polling every few milliseconds.
+@discardableResult
+func eventually(timeout: Double = 20, _ condition: () -> Bool) -> Bool {
+    let deadline = Date(timeIntervalSinceNow: timeout)
+    while !condition() {
+        if Date() >= deadline { return false }
+        usleep(10_000)
+    }
+    return true
+}
+
+/// Whether `python3 -c "import zmq"` works.
+let pyzmqAvailable: Bool = {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", "import zmq"]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    do {
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    } catch {
+        return false
+    }
+}()
