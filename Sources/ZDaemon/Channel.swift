@@ -13,28 +13,28 @@ final class Channel {
     let index: Int
     let spec: ChannelSpec
     let linger: Int32
-    var socket: Socket?
-    var registration: PollRegistration?
+    @exclusivity(unchecked) var socket: Socket?
+    @exclusivity(unchecked) var registration: PollRegistration?
     var boundEndpoints: [String] = []
-    var handler: Handler = .none
-    var counters = ChannelCounters()
+    @exclusivity(unchecked) var handler: Handler = .none
+    @exclusivity(unchecked) var counters = ChannelCounters()
     private var reported = ChannelCounters()
     private let receivedMetric: Counter
     private let sentMetric: Counter
     private let droppedMetric: Counter
     private let handlerErrorsMetric: Counter
     /// Reused receive buffer.
-    var frames: [Frame] = []
+    @exclusivity(unchecked) var frames: [Frame] = []
     /// Messages the socket could not take yet (bounded by `spec.queue`); `pendingHead` is the
     /// index of the oldest, so dequeuing is O(1).
-    var pending: [[Frame]] = []
-    var pendingHead = 0
+    @exclusivity(unchecked) var pending: [[Frame]] = []
+    @exclusivity(unchecked) var pendingHead = 0
     var pendingCount: Int { pending.count - pendingHead }
     /// REQ: a request is out and its reply (or timeout) has not been handled yet.
-    var awaitingReply = false
-    var replyTimer: Scheduled?
+    @exclusivity(unchecked) var awaitingReply = false
+    @exclusivity(unchecked) var replyTimer: Scheduled?
     /// ROUTER: peers that sent a REQ-style envelope (id, empty delimiter, body).
-    var delimitedPeers: Set<[UInt8]> = []
+    @exclusivity(unchecked) var delimitedPeers: Set<[UInt8]> = []
 
     init(index: Int, spec: ChannelSpec, linger: Int32, daemon: String, metricsPrefix: String) {
         self.index = index

@@ -33,17 +33,17 @@ public final class Daemon {
     public var logger: Logger
 
     /// The libzmq context the daemon's sockets live in; `nil` once the daemon has closed.
-    public private(set) var context: ZMQContext?
+    @exclusivity(unchecked) public private(set) var context: ZMQContext?
     // What the daemon keeps of its configuration (not the whole value: that would keep the
     // context alive after terminate).
     private let linger: Duration
     private let blockingThreshold: Duration
     private let receiveBatch: Int
     private let terminateDrainLimit: Int
-    private var channels: [Channel]
+    @exclusivity(unchecked) private var channels: [Channel]
     private var startHandlers: [() throws -> Void] = []
-    private var state = State.created
-    private var terminating = false
+    @exclusivity(unchecked) private var state = State.created
+    @exclusivity(unchecked) private var terminating = false
 
     /// Creates a daemon (on the thread that will run it). Throws when the configuration names
     /// a channel the spec does not have.
@@ -325,6 +325,10 @@ public final class Daemon {
     private func drain(_ channel: Channel, limit: Int) -> Int {
         // A REQ socket has nothing to receive unless a request is out (receiving would fail).
         if channel.spec.socket == .req && !channel.awaitingReply { return 0 }
+        // The common case (plain receive handler) gets a tight loop: no per-message enum
+        // dispatch or closure copy.
+        let fastHandler: (([Frame]) throws -> Void)?
+        if case .receive(let handler) = channel.handler { fastHandler = handler } else { fastHandler = nil }
         var count = 0
         while count < limit, let socket = channel.socket {
             do {
@@ -341,6 +345,11 @@ public final class Daemon {
                 break
             }
             count += 1
+            if let fastHandler {
+                channel.counters.received += 1
+                do { try fastHandler(channel.frames) } catch { handlerFailed(channel, error) }
+                continue
+            }
             deliver(channel)
             // A REQ socket holds at most one reply; receiving again would fail (EFSM).
             if channel.spec.socket == .req { break }

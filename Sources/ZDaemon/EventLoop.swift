@@ -31,9 +31,9 @@ public final class PollRegistration {
     let socketHandle: UnsafeMutableRawPointer?
     let fd: Int32
     /// The events currently polled for.
-    public fileprivate(set) var events: PollEvents
+    @exclusivity(unchecked) public fileprivate(set) var events: PollEvents
     let label: Int
-    var handler: ((PollEvents) -> Void)?
+    @exclusivity(unchecked) var handler: ((PollEvents) -> Void)?
     fileprivate(set) var active = true
 
     init(socketHandle: UnsafeMutableRawPointer?, fd: Int32, events: PollEvents, label: Int, handler: @escaping (PollEvents) -> Void) {
@@ -218,13 +218,13 @@ public final class EventLoop {
     let activity = LoopActivity()
     /// Runs at the end of every iteration (the daemon reports batched metrics here).
     var afterIteration: (() -> Void)?
-    private var localTasks: [() -> Void] = []
-    private var timers: [TimerTicket] = []
+    @exclusivity(unchecked) private var localTasks: [() -> Void] = []
+    @exclusivity(unchecked) private var timers: [TimerTicket] = []
     private var sequence: UInt64 = 0
-    private var registrations: [PollRegistration] = []
-    private var items: [zmq_pollitem_t] = []
-    private var itemsDirty = true
-    private var stopRequested = false
+    @exclusivity(unchecked) private var registrations: [PollRegistration] = []
+    @exclusivity(unchecked) private var items: [zmq_pollitem_t] = []
+    @exclusivity(unchecked) private var itemsDirty = true
+    @exclusivity(unchecked) private var stopRequested = false
     /// Whether ``run()`` is executing.
     public private(set) var isRunning = false
     /// Set once ``close()`` ran: posted work is refused.

@@ -18,7 +18,7 @@ public final class Socket {
     /// A name used as the subject of send/receive errors (a channel name, or the type).
     public var name: String
     /// The raw `void *` handle, `nil` once closed.
-    public private(set) var handle: UnsafeMutableRawPointer?
+    @exclusivity(unchecked) public private(set) var handle: UnsafeMutableRawPointer?
     /// Linger used when the socket is closed implicitly (deinit), in milliseconds.
     public var defaultLinger: Int32
     /// One reusable message buffer, so receiving allocates only the frames' bytes.
@@ -175,33 +175,39 @@ public final class Socket {
 
     // MARK: Receiving
 
-    /// Receives one whole multipart message into `frames` (cleared first, capacity kept).
-    /// Returns `false` when `dontWait` is set and nothing is waiting (EAGAIN). Frames of any
-    /// size are received completely (zmq_msg_t based, no truncation).
+    /// Receives one whole multipart message into `frames`, replacing its contents (its buffer
+    /// is reused when nothing else holds it, so a steady stream allocates only frame bytes).
+    /// Returns `false` when `dontWait` is set and nothing is waiting (EAGAIN; `frames` is then
+    /// untouched). Frames of any size are received completely (zmq_msg_t based, no truncation).
     public func receive(into frames: inout [Frame], dontWait: Bool) throws -> Bool {
         let handle = try live("receive", name)
-        frames.removeAll(keepingCapacity: true)
         var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
+        var used = 0
         while true {
             if zmq_msg_recv(message, handle, flags) < 0 {
                 let code = zmq_errno()
                 if code == EINTR { continue }
-                if code == EAGAIN && frames.isEmpty && dontWait { return false }
+                if code == EAGAIN && used == 0 && dontWait { return false }
                 throw ZMQError(operation: "receive", subject: name, code: code)
             }
             let size = zmq_msg_size(message)
+            let frame: Frame
             if size == 0 {
-                frames.append([])
+                frame = []
             } else {
                 let data = zmq_msg_data(message)!
-                frames.append([UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                frame = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
                     buffer.baseAddress!.update(from: data.assumingMemoryBound(to: UInt8.self), count: size)
                     count = size
-                })
+                }
             }
-            if zmq_msg_more(message) == 0 { return true }
+            if used < frames.count { frames[used] = frame } else { frames.append(frame) }
+            used += 1
+            if zmq_msg_more(message) == 0 { break }
             flags = 0  // the rest of a multipart message is already here
         }
+        if used < frames.count { frames.removeLast(frames.count - used) }
+        return true
     }
 
     /// Receives one multipart message; `nil` when `dontWait` is set and nothing is waiting.
