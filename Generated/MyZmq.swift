@@ -46,7 +46,9 @@ public enum MyZmq {
     /// Process title `(my:server)`. Channels:
     /// - `job`: PUSH, binds tcp://*:9090; sends `Text`.
     /// - `broadcast`: PUB, binds tcp://*:9095; sends `Text`.
-    public final class MyServer {
+    ///
+    /// `DaemonHosting`: `DaemonThread.start(name:) { try MyServer(handlers: …) }` runs it on a thread of its own.
+    public final class MyServer: DaemonHosting {
         /// The channel table the runtime opens; a channel's index is its position here.
         public static let spec = DaemonSpec(
             name: "MyServer",
@@ -149,7 +151,9 @@ public enum MyZmq {
     /// Process title `(my:worker)`. Channels:
     /// - `job`: PULL, connects tcp://localhost:9090; receives `Text`.
     /// - `broadcast`: SUB, connects tcp://localhost:9095; receives `Text`.
-    public final class MyWorker {
+    ///
+    /// `DaemonHosting`: `DaemonThread.start(name:) { try MyWorker(handlers: …) }` runs it on a thread of its own.
+    public final class MyWorker: DaemonHosting {
         /// The channel table the runtime opens; a channel's index is its position here.
         public static let spec = DaemonSpec(
             name: "MyWorker",

@@ -18,7 +18,7 @@ public enum OutputNaming {
         "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64", "Float", "Double", "Result",
         "Error", "Never", "Sendable", "Equatable", "Frame", "FrameMessage", "FrameReader", "FrameEncoder",
         "Daemon", "DaemonSpec", "ChannelSpec", "ChannelOptions", "DaemonConfiguration", "RoutingID",
-        "RequestTimeout", "EventLoop", "DaemonHandle", "Logger", "SocketType", "Optional", "Array",
+        "RequestTimeout", "EventLoop", "DaemonHandle", "Logger", "SocketType", "Optional", "Array", "DaemonHosting",
     ]
 
     /// The namespace (`enum`) name for a schema at `path`: the last path component, schema

@@ -310,7 +310,9 @@ struct Renderer {
             }
             doc(line + ".")
         }
-        block("\(a)final class \(d)") { r in
+        doc("")
+        doc("`DaemonHosting`: `DaemonThread.start(name:) { try \(d)(handlers: …) }` runs it on a thread of its own.")
+        block("\(a)final class \(d): DaemonHosting") { r in
             r.doc("The channel table the runtime opens; a channel's index is its position here.")
             r.renderSpec(daemon)
             r.line()

@@ -293,7 +293,9 @@ public enum AllSockets {
     /// - `answers`: REP, binds inproc://all-answers; sends `Answer`; receives `Question`.
     /// - `routed`: ROUTER, binds inproc://all-routed; carries `Question`.
     /// - `peer`: PAIR, binds inproc://all-peer; carries `Scalars`.
-    public final class Hub {
+    ///
+    /// `DaemonHosting`: `DaemonThread.start(name:) { try Hub(handlers: …) }` runs it on a thread of its own.
+    public final class Hub: DaemonHosting {
         /// The channel table the runtime opens; a channel's index is its position here.
         public static let spec = DaemonSpec(
             name: "Hub",
@@ -499,7 +501,9 @@ public enum AllSockets {
     /// - `questions`: REQ, connects inproc://all-answers; sends `Question`; receives `Answer`.
     /// - `routed`: DEALER, connects inproc://all-routed; carries `Question`.
     /// - `peer`: PAIR, connects inproc://all-peer; carries `Scalars`.
-    public final class Spoke {
+    ///
+    /// `DaemonHosting`: `DaemonThread.start(name:) { try Spoke(handlers: …) }` runs it on a thread of its own.
+    public final class Spoke: DaemonHosting {
         /// The channel table the runtime opens; a channel's index is its position here.
         public static let spec = DaemonSpec(
             name: "Spoke",
@@ -541,7 +545,7 @@ public enum AllSockets {
                     socket: .xsub,
                     endpoints: ["inproc://all-chunks"],
                     bind: false,
-                    subscribe: [""],
+                    subscribe: [],
                     hwm: 1000,
                     queue: 1000,
                     linger: nil,
@@ -549,7 +553,7 @@ public enum AllSockets {
                     drainedBy: nil,
                     drains: nil,
                     options: ChannelOptions(),
-                    description: nil
+                    description: "Subscribes by sending [1] + prefix itself."
                 ),
                 ChannelSpec(
                     name: "questions",

@@ -151,7 +151,9 @@ public enum Keywords {
     /// - `init`: PUSH, connects inproc://kw-init; sends `DefaultMessage`.
     /// - `job-queue`: ROUTER, binds inproc://kw-job-queue; carries `DefaultMessage`.
     /// - `9lives`: REP, binds inproc://kw-9lives; carries `DefaultMessage`.
-    public final class Struct {
+    ///
+    /// `DaemonHosting`: `DaemonThread.start(name:) { try Struct(handlers: …) }` runs it on a thread of its own.
+    public final class Struct: DaemonHosting {
         /// The channel table the runtime opens; a channel's index is its position here.
         public static let spec = DaemonSpec(
             name: "Struct",
@@ -371,7 +373,9 @@ public enum Keywords {
     /// - `init`: PULL, binds inproc://kw-init; receives `DefaultMessage`.
     /// - `job-queue`: DEALER, connects inproc://kw-job-queue; carries `DefaultMessage`.
     /// - `9lives`: REQ, connects inproc://kw-9lives; carries `DefaultMessage`.
-    public final class _9Tails {
+    ///
+    /// `DaemonHosting`: `DaemonThread.start(name:) { try _9Tails(handlers: …) }` runs it on a thread of its own.
+    public final class _9Tails: DaemonHosting {
         /// The channel table the runtime opens; a channel's index is its position here.
         public static let spec = DaemonSpec(
             name: "_9Tails",

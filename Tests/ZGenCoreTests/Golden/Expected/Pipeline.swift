@@ -67,7 +67,9 @@ public enum Pipeline {
     ///
     /// Process title `(pipe:producer)`. Channels:
     /// - `out`: PUSH, binds tcp://*:7101, ipc:///tmp/zgen-pipeline-producer; sends `Item`.
-    public final class Producer {
+    ///
+    /// `DaemonHosting`: `DaemonThread.start(name:) { try Producer(handlers: …) }` runs it on a thread of its own.
+    public final class Producer: DaemonHosting {
         /// The channel table the runtime opens; a channel's index is its position here.
         public static let spec = DaemonSpec(
             name: "Producer",
@@ -147,7 +149,9 @@ public enum Pipeline {
     /// Process title `(pipe:stage)`. Channels:
     /// - `input`: PULL, connects tcp://localhost:7101; receives `Item`.
     /// - `output`: PUSH, binds tcp://127.0.0.1:7102; sends `Item`.
-    public final class Stage {
+    ///
+    /// `DaemonHosting`: `DaemonThread.start(name:) { try Stage(handlers: …) }` runs it on a thread of its own.
+    public final class Stage: DaemonHosting {
         /// The channel table the runtime opens; a channel's index is its position here.
         public static let spec = DaemonSpec(
             name: "Stage",
@@ -244,7 +248,9 @@ public enum Pipeline {
     ///
     /// Process title `(pipe:consumer)`. Channels:
     /// - `input`: PULL, connects tcp://localhost:7102; receives `Item`.
-    public final class Consumer {
+    ///
+    /// `DaemonHosting`: `DaemonThread.start(name:) { try Consumer(handlers: …) }` runs it on a thread of its own.
+    public final class Consumer: DaemonHosting {
         /// The channel table the runtime opens; a channel's index is its position here.
         public static let spec = DaemonSpec(
             name: "Consumer",
