@@ -123,6 +123,22 @@ struct MyZmqExampleTests {
         #expect(child.lines.filter { $0.hasSuffix("is terminating") }.count == 4)
     }
 
+    @Test("--restart on-failure: a killed child is restarted, then SIGTERM ends everything with 0")
+    func launcherRestartsOnFailure() throws {
+        let scratch = try Scratch()
+        let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
+        let child = try Child(
+            myZmq, ["-c", config, "--interval", "30", "--workers", "2", "--restart", "on-failure"] + scratch.exampleOverrides)
+        #expect(child.waitForLine(containing: "MyServer has begun processing messages"), "\(child.lines)")
+        let victim = try #require(childProcess(of: child.pid, named: "(my:worker:1)"))
+        kill(victim, SIGKILL)
+        #expect(child.waitForLine(containing: "(my:worker:1) MyWorker restarts in 0.5 s (restart 1 of 5)"), "\(child.lines)")
+        #expect(child.waitForLine(containing: "(my:worker:1) MyWorker has begun processing messages", count: 2), "\(child.lines)")
+        child.signal(SIGTERM)
+        #expect(child.waitForExit() == 0, "output:\n\(child.lines.joined(separator: "\n"))")
+        #expect(child.lines.filter { $0.hasSuffix("is terminating") }.count == 3)
+    }
+
     @Test("-t sets the OS process name (first 15 bytes of /proc/<pid>/comm); SIGTERM ends one daemon with 0")
     func titleInProcComm() throws {
         let scratch = try Scratch()

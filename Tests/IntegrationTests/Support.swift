@@ -53,6 +53,9 @@ final class Scratch: @unchecked Sendable {
             "--set", "*.job.endpoint=\(endpoint("job"))",
             "--set", "*.broadcast.endpoint=\(endpoint("broadcast"))",
             "--set", "control.endpoint=\(endpoint("control"))",
+            // Workers start before the server binds; retry connecting every 10 ms, not libzmq's 100.
+            "--set", "MyWorker.broadcast.reconnect_ivl=10",
+            "--set", "MyWorker.job.reconnect_ivl=10",
         ]
     }
 }

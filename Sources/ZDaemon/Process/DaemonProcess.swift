@@ -169,6 +169,8 @@ public enum DaemonProcess {
         let title = options.title ?? DaemonProgram.title(program.spec.title, instance: options.instance, of: program.instances)
         setProcessName(title)
         ProcessLogging.install(configuration.logging, processName: title)
+        // A closed log pipe or ready pipe must be an error on write, never the end of the daemon.
+        signal(SIGPIPE, SIG_IGN)
         let environment = ProcessInfo.processInfo.environment
         #if os(Linux)
             if let launcher = environment["ZGEN_LAUNCHER_PID"].flatMap(Int32.init) {

@@ -36,6 +36,7 @@ public enum Launcher {
         DaemonProcess.setProcessName(title)
         ProcessLogging.install(configuration.logging, processName: title)
         let logger = Logger(label: options.logHandler)
+        signal(SIGPIPE, SIG_IGN)
 
         var blocked = sigset_t()
         sigemptyset(&blocked)
