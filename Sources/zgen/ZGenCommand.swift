@@ -3,6 +3,7 @@ import Foundation
 import ZGenCore
 
 extension AccessLevel: ExpressibleByArgument {}
+extension TopologyGraph.Format: ExpressibleByArgument {}
 
 /// `zgen`: channel schemas (JSON or INI) in, typed Swift daemons out.
 @main
@@ -23,6 +24,7 @@ struct ZGenCommand: ParsableCommand {
               zgen Schemas/my_zmq.ini --stdout
               zgen Schemas/my_zmq.json --print-outputs -o Generated/
               zgen Schemas/my_zmq.json -o Sources/App --access-level internal
+              zgen Schemas/my_zmq.json --graph mermaid
             """,
         version: ZGen.version
     )
@@ -45,7 +47,11 @@ struct ZGenCommand: ParsableCommand {
     @Flag(help: "Print the paths of the files zgen would write (from the input paths only) and exit.")
     var printOutputs = false
 
+    @Option(help: "Print the schema's topology as a Mermaid flowchart or a Graphviz digraph instead of generating (mermaid, dot).")
+    var graph: TopologyGraph.Format?
+
     mutating func validate() throws {
+        if graph != nil { return }  // --graph needs no -o
         if !printOutputs && !stdout && output == nil {
             throw ValidationError("Missing -o <dir> (or --stdout, or --print-outputs).")
         }
@@ -71,6 +77,25 @@ struct ZGenCommand: ParsableCommand {
     }
 
     mutating func run() throws {
+        if let graph {
+            var failed = false
+            for schema in schemas {
+                guard let data = FileManager.default.contents(atPath: schema) else {
+                    printError("\(schema): error: cannot read the file")
+                    failed = true
+                    continue
+                }
+                let result = ZGen.generate(schemaAt: schema, contents: [UInt8](data), accessLevel: accessLevel)
+                for line in result.formattedDiagnostics { printError(line) }
+                guard !result.hasErrors, let model = result.schema else {
+                    failed = true
+                    continue
+                }
+                print(TopologyGraph.render(model, format: graph), terminator: "")
+            }
+            if failed { throw ExitCode(1) }
+            return
+        }
         if printOutputs {
             for schema in schemas {
                 print(outputPath(OutputNaming.outputFileName(forSchemaAt: schema)))
