@@ -5,9 +5,6 @@ import ArgumentParser
 import ZDaemon
 import Generated
 
-extension MyZmq.MyServer: DaemonHosting {}
-extension MyZmq.MyWorker: DaemonHosting {}
-
 /// A received message printed the way the seed prints Python's list of frames: `['text']`.
 func pythonList(_ frames: [String]) -> String {
     "[" + frames.map(pythonRepr).joined(separator: ", ") + "]"
