@@ -36,15 +36,17 @@ final class Channel {
     /// ROUTER: peers that sent a REQ-style envelope (id, empty delimiter, body).
     @exclusivity(unchecked) var delimitedPeers: Set<[UInt8]> = []
 
-    init(index: Int, spec: ChannelSpec, linger: Int32, daemon: String, metricsPrefix: String) {
+    init(index: Int, spec: ChannelSpec, linger: Int32, daemon: String, metricsPrefix: String,
+         metricsFactory: (any MetricsFactory)?) {
         self.index = index
         self.spec = spec
         self.linger = linger
         let dimensions = [("daemon", daemon), ("channel", spec.name)]
-        receivedMetric = Counter(label: "\(metricsPrefix)_received", dimensions: dimensions)
-        sentMetric = Counter(label: "\(metricsPrefix)_sent", dimensions: dimensions)
-        droppedMetric = Counter(label: "\(metricsPrefix)_dropped", dimensions: dimensions)
-        handlerErrorsMetric = Counter(label: "\(metricsPrefix)_handler_errors", dimensions: dimensions)
+        let factory = metricsFactory ?? MetricsSystem.factory
+        receivedMetric = Counter(label: "\(metricsPrefix)_received", dimensions: dimensions, factory: factory)
+        sentMetric = Counter(label: "\(metricsPrefix)_sent", dimensions: dimensions, factory: factory)
+        droppedMetric = Counter(label: "\(metricsPrefix)_dropped", dimensions: dimensions, factory: factory)
+        handlerErrorsMetric = Counter(label: "\(metricsPrefix)_handler_errors", dimensions: dimensions, factory: factory)
     }
 
     /// Pushes the counts accumulated since the last call to swift-metrics (batched, so the

@@ -24,6 +24,13 @@ public final class ZMQContext: @unchecked Sendable {
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
     }
 
+    /// Makes every blocking call on this context's sockets fail with ETERM (`zmq_ctx_shutdown`):
+    /// event loops on it end cleanly and their daemons close. The context itself is
+    /// terminated later, when its last owner lets go.
+    public func shutdown() {
+        _ = zmq_ctx_shutdown(handle)
+    }
+
     private struct Slot: @unchecked Sendable {
         weak var context: ZMQContext?
     }

@@ -67,7 +67,8 @@ public final class Daemon {
         channels = spec.channels.enumerated().map { index, declared in
             let effective = configuration.channels[declared.name]?.applied(to: declared) ?? declared
             return Channel(index: index, spec: effective, linger: effective.linger ?? defaultLinger,
-                           daemon: spec.name, metricsPrefix: configuration.metricsPrefix)
+                           daemon: spec.name, metricsPrefix: configuration.metricsPrefix,
+                           metricsFactory: configuration.metricsFactory)
         }
         context = try configuration.context ?? ZMQContext.shared()
         loop = try EventLoop(clock: configuration.clock, logger: logger)
@@ -246,6 +247,11 @@ public final class Daemon {
                     }
                 }
                 try loop.run()
+                if !terminating {
+                    // The loop ended on its own: the context was shut down (ETERM).
+                    terminating = true
+                    logger.info("\(spec.name) is terminating (context shut down)")
+                }
             }
         } catch {
             failure = error

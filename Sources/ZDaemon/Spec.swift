@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 
 /// Socket options of a channel; `nil` keeps libzmq's default.
 public struct ChannelOptions: Sendable, Equatable {
@@ -205,8 +206,11 @@ public struct DaemonConfiguration: Sendable {
     public var receiveBatch: Int
     /// At most this many already-queued messages per channel are handled at terminate.
     public var terminateDrainLimit: Int
-    /// Prefix of the swift-metrics labels (`<prefix>_received`, ...).
+    /// Prefix of the swift-metrics labels (`<prefix>_received`, `_sent`, `_dropped`,
+    /// `_handler_errors`; dimensions `daemon` and `channel`).
     public var metricsPrefix: String
+    /// Where the counters go; `nil` = the bootstrapped `MetricsSystem.factory`.
+    public var metricsFactory: (any MetricsFactory)?
 
     /// All defaults: shared context, 1 s linger, 5 s watchdog, system clock.
     public init() {
@@ -221,6 +225,7 @@ public struct DaemonConfiguration: Sendable {
         receiveBatch = 256
         terminateDrainLimit = 100_000
         metricsPrefix = "zdaemon_messages"
+        metricsFactory = nil
     }
 }
 
