@@ -77,28 +77,28 @@ struct BadInputTests {
 
     @Test func occupiedPort() throws {
         // Occupy a port the OS picks, then ask the server to bind it.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (listener, port) = try occupyPort()
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
-        }
-        #expect(bound == 0)
-        #expect(listen(listener, 1) == 0)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
-        }
-        let port = Int(UInt16(bigEndian: address.sin_port))
         let scratch = try Scratch()
         let (status, lines) = try run(
             ["-c", schemaINI, "--daemon", "MyServer", "--set", "MyServer.job.endpoint=tcp://127.0.0.1:\(port)"]
                 + scratch.exampleOverrides.replacingJobOverride())
         #expect(status == 69, "\(lines)")
         #expect(lines == ["my-zmq: error: (my:server) MyServer: bind tcp://127.0.0.1:\(port): Address already in use"])
+    }
+
+    @Test("Occupied port under the launcher: the server exits 69, the launcher stops the workers and exits 69")
+    func occupiedPortUnderLauncher() throws {
+        let (listener, port) = try occupyPort()
+        defer { close(listener) }
+        let scratch = try Scratch()
+        let (status, lines) = try run(
+            ["-c", schemaINI, "--workers", "2", "--set", "*.job.endpoint=tcp://127.0.0.1:\(port)"]
+                + scratch.exampleOverrides.replacingJobOverride())
+        #expect(status == 69, "\(lines)")
+        #expect(lines.contains("my-zmq: error: (my:server) MyServer: bind tcp://127.0.0.1:\(port): Address already in use"), "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("(my_zmq)      (my:server) MyServer (pid ") && $0.hasSuffix(") exited with status 69") })
+        #expect(lines.filter { $0.hasSuffix("MyWorker is terminating") }.count == 2)
     }
 
     @Test func unknownOption() throws {
@@ -140,4 +140,25 @@ extension Array where Element == String {
         }
         return result
     }
+}
+
+/// A listening TCP socket on 127.0.0.1 and the port the OS gave it.
+func occupyPort() throws -> (Int32, Int) {
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
+    }
+    guard bound == 0, listen(listener, 1) == 0 else {
+        close(listener)
+        throw HarnessError("cannot listen on 127.0.0.1")
+    }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+    }
+    return (listener, Int(UInt16(bigEndian: address.sin_port)))
 }

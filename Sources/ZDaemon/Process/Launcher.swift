@@ -18,7 +18,8 @@ import Logging
 ///   SIGHUP and SIGUSR1. Children run in their own process group and die with the launcher.
 /// - It waits for every child, logs each abnormal exit (status or signal) and exits with the
 ///   first failed child's status (128 + signal number for a killed child), 0 when all
-///   succeeded. With `--restart on-failure`, a failed child is restarted after a backoff of
+///   succeeded. A child that fails for good (no restart left) makes the launcher terminate the
+///   others (SIGTERM), since the app cannot work without it. With `--restart on-failure`, a failed child is restarted after a backoff of
 ///   0.5 s doubling up to 30 s, at most `--max-restarts` times.
 public enum Launcher {
     struct Child {
@@ -126,6 +127,11 @@ public enum Launcher {
                     restarts.append((now() + delay, next))
                 } else {
                     firstFailure = firstFailure ?? exitStatus
+                    // The app cannot work without it: stop the others rather than wait forever.
+                    if !stopping {
+                        logger.error("stopping the other daemons of \(app) because \(child.title) \(name) failed")
+                        handle(signal: SIGTERM)
+                    }
                 }
             }
             // Restart what is due.
