@@ -29,8 +29,9 @@ enum Identifiers {
         }
         var result = String(String.UnicodeScalarView(scalars))
         if let first = result.unicodeScalars.first, ("0"..."9").contains(first) { result = "_" + result }
-        // A parameter named `self` would hide `self` in the generated initialiser.
-        if result == "self" { result = "self_" }
+        // A parameter named `self` would hide `self` in the generated initialiser, and a property
+        // named `encodeFrames` would clash with the generated method.
+        if result == "self" || result == "encodeFrames" { result += "_" }
         return result
     }
 

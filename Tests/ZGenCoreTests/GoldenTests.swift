@@ -54,7 +54,7 @@ struct GoldenTests {
             "public var `class`: String", "public var self_: Int32", "public var `default`: Bool", "public var `init`: [UInt8]",
             "public var _2nd: String", "public var frameName: UInt16", "func onClass(", "func onSelf(", "func onType(",
             "func handleDefault(", "func onJobQueue(", "func on9lives(", "public func sendInit(", "public final class _9Tails",
-            "public struct DefaultMessage",
+            "public struct DefaultMessage", "public var encodeFrames_: Bool",
         ] {
             #expect(file.contents.contains(fragment), "missing: \(fragment)")
         }

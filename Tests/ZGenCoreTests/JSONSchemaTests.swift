@@ -139,10 +139,15 @@ struct JSONSchemaTests {
         var result: [URL] = []
         let root = Fixtures.repositoryRoot
         let skip = ["/.build", "/.git/", "/.swiftpm", "/Invalid/", "/JSONSchema/", "/Generated/", "/node_modules/"]
-        guard let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else { return [] }
-        for case let url as URL in enumerator where url.pathExtension == "json" {
+        guard let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isDirectoryKey]) else { return [] }
+        for case let url as URL in enumerator {
+            let name = url.lastPathComponent
+            if (try? url.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true {
+                if name.hasPrefix(".") || name == "Generated" || name == "Invalid" { enumerator.skipDescendants() }
+                continue
+            }
             let path = url.path
-            if skip.contains(where: { path.contains($0) }) { continue }
+            guard url.pathExtension == "json", !skip.contains(where: { path.contains($0) }) else { continue }
             let bytes = Fixtures.bytes(url)
             guard bytes.count < 1_000_000, let node = try? JSONReader.parse(bytes), node["zgen"] != nil else { continue }
             if ZGen.parse(schemaAt: url.lastPathComponent, contents: bytes).schema != nil { result.append(url) }

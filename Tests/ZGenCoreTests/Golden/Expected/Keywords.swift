@@ -93,26 +93,34 @@ public enum Keywords {
 
     /// The `default-message` message.
     ///
-    /// Frames: `in` (string).
+    /// Frames: `in` (string), `encodeFrames` (bool).
     public struct DefaultMessage: FrameMessage, Equatable {
         /// Frame 0: `in`, string.
         public var `in`: String
 
+        /// Frame 1: `encodeFrames`, bool.
+        public var encodeFrames_: Bool
+
         /// Creates a message from its frames' values.
-        public init(`in`: String) {
+        public init(`in`: String, encodeFrames_: Bool) {
             self.`in` = `in`
+            self.encodeFrames_ = encodeFrames_
         }
 
         /// Decodes received frames; throws `FrameDecodingError` naming the frame that is wrong.
         public init(frames: [Frame]) throws {
             var reader = FrameReader(frames, message: "default-message")
             self.`in` = try reader.string("in")
+            self.encodeFrames_ = try reader.bool("encodeFrames")
             try reader.finish()
         }
 
         /// The frames to send, in order.
         public func encodeFrames() -> [Frame] {
-            [FrameEncoder.string(self.`in`)]
+            [
+                FrameEncoder.string(self.`in`),
+                FrameEncoder.bool(self.encodeFrames_),
+            ]
         }
     }
 
