@@ -242,6 +242,7 @@ public final class Daemon {
             handle.markStarted()
             if !terminating {
                 loop.execute { [unowned self] in
+                    loop.activity.begin(loop.activity.label("onStart"))  // for the watchdog
                     for body in startHandlers {
                         do { try body() } catch { logger.error("onStart of \(spec.name) failed: \(error)") }
                     }

@@ -190,6 +190,26 @@ struct DaemonTests {
         #expect(warning.message.hasSuffix(" s by channel slowpoke"))
     }
 
+    @Test func watchdogNamesTheBlockingTimer() throws {
+        let logs = LogCapture()
+        var configuration = DaemonConfiguration()
+        configuration.makeLogger = logs.configurationLogger
+        configuration.blockingThreshold = .milliseconds(100)
+        let config = configuration
+        let handle = try startDaemon {
+            let daemon = try Daemon(spec: spec("Ticker"), configuration: config)
+            daemon.onStart {
+                daemon.loop.scheduleTask(in: .milliseconds(1), name: "heartbeat") {
+                    _ = eventually(timeout: .seconds(5)) { logs.contains("blocked") }
+                }
+            }
+            return daemon
+        }
+        defer { stop(handle) }
+        #expect(eventually { logs.contains("Ticker event loop blocked for") })
+        #expect(logs.messages.contains { $0.contains("blocked for") && $0.hasSuffix(" s by timer heartbeat") })
+    }
+
     @Test func repRepliesToRequests() throws {
         let handle = try startDaemon {
             let daemon = try Daemon(spec: spec("Echo", ChannelSpec(name: "echo", socket: .rep, endpoints: ["tcp://127.0.0.1:*"], bind: true)))
