@@ -55,11 +55,12 @@ enum ReadmeExample {
             let line = lines[index]
             let hashes = line.prefix { $0 == "#" }.count
             if hashes > 0 && hashes <= level && line.dropFirst(hashes).first == " " { break }  // next section
-            if line.hasPrefix("```") {
-                let fence = String(line.prefix { $0 == "`" })
+            let unindented = line.drop { $0 == " " }
+            if unindented.hasPrefix("```") {
+                let fence = String(unindented.prefix { $0 == "`" })
                 var body: [String] = []
                 index += 1
-                while index < lines.count && !lines[index].hasPrefix(fence) {
+                while index < lines.count && !lines[index].drop(while: { $0 == " " }).hasPrefix(fence) {
                     body.append(lines[index])
                     index += 1
                 }

@@ -5,8 +5,19 @@ import ZDaemon
 // `PluginExchange` is not written anywhere in this folder: ZGenBuildPlugin generates it from
 // plugin_exchange.zgen.json while this target builds. If the plugin breaks, this does not compile.
 
-extension PluginExchange.Adder: DaemonHosting {}
-extension PluginExchange.Asker: DaemonHosting {}
+/// Hosts a generated daemon on a `DaemonThread` (whether or not the generator makes the daemon
+/// types `DaemonHosting` themselves); the closure keeps the generated object alive while it runs.
+final class Hosted: DaemonHosting {
+    let daemon: Daemon
+    private let body: () throws -> Void
+
+    init(_ daemon: Daemon, run body: @escaping () throws -> Void) {
+        self.daemon = daemon
+        self.body = body
+    }
+
+    func run() throws { try body() }
+}
 
 /// The REP side: adds, and says who answered.
 final class AddNumbers: PluginExchange.AdderHandlers {
@@ -62,13 +73,19 @@ struct PluginExchangeTests {
     @Test("the generated REQ and REP daemons exchange typed messages over inproc", .timeLimit(.minutes(1)))
     func requestReplyOverInproc() throws {
         let replies = Replies()
-        let adder = try DaemonThread.start(name: "adder") { try PluginExchange.Adder(handlers: AddNumbers()) }
+        let adder = try DaemonThread.start(name: "adder") {
+            let adder = try PluginExchange.Adder(handlers: AddNumbers())
+            return Hosted(adder.daemon) { try adder.run() }
+        }
         defer {
             adder.terminate()
             adder.waitUntilFinished(timeout: .seconds(10))
         }
         #expect(adder.waitUntilStarted(timeout: .seconds(10)))
-        let asker = try DaemonThread.start(name: "asker") { try PluginExchange.Asker(handlers: AskOnce(replies: replies)) }
+        let asker = try DaemonThread.start(name: "asker") {
+            let asker = try PluginExchange.Asker(handlers: AskOnce(replies: replies))
+            return Hosted(asker.daemon) { try asker.run() }
+        }
         defer {
             asker.terminate()
             asker.waitUntilFinished(timeout: .seconds(10))
