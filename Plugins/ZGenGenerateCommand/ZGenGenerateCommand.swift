@@ -70,8 +70,11 @@ struct ZGenGenerateCommand: CommandPlugin {
             } else {
                 try fileManager.removeItem(at: url)
                 print("zgen-generate: removed \(orphan) (its schema is gone)")
+                // A subfolder left empty goes too; the generated folder itself stays (it may be a target).
                 let directory = url.deletingLastPathComponent()
-                if (try? fileManager.contentsOfDirectory(atPath: directory.path))?.isEmpty == true {
+                if directory.standardizedFileURL.path != root.appendingPathComponent(generatedDirectory).standardizedFileURL.path,
+                    (try? fileManager.contentsOfDirectory(atPath: directory.path))?.isEmpty == true
+                {
                     try? fileManager.removeItem(at: directory)
                 }
             }
