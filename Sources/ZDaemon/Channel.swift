@@ -35,6 +35,17 @@ final class Channel {
     @exclusivity(unchecked) var replyTimer: Scheduled?
     /// ROUTER: peers that sent a REQ-style envelope (id, empty delimiter, body).
     @exclusivity(unchecked) var delimitedPeers: Set<[UInt8]> = []
+    /// Flow control (`drainedBy`/`drains`): the sending channel whose queue gates reading this
+    /// input, and, on that sending channel, the inputs it gates.
+    weak var drainedBy: Channel?
+    var gatedInputs: [Channel] = []
+    /// Whether reading is paused because `drainedBy`'s queue is (nearly) full.
+    @exclusivity(unchecked) var paused = false
+
+    /// Pause reading the gated inputs at 80 % of the queue bound (at least 1 message)...
+    var pauseThreshold: Int { max(1, (spec.queue * 8 + 9) / 10) }
+    /// ...and resume under 50 %, so it does not flap.
+    func belowResumeThreshold() -> Bool { pendingCount * 2 < spec.queue || pendingCount == 0 }
 
     init(index: Int, spec: ChannelSpec, linger: Int32, daemon: String, metricsPrefix: String,
          metricsFactory: (any MetricsFactory)?) {

@@ -70,6 +70,7 @@ public final class Daemon {
                            daemon: spec.name, metricsPrefix: configuration.metricsPrefix,
                            metricsFactory: configuration.metricsFactory)
         }
+        try Daemon.linkFlowControl(channels, daemon: spec.name)
         context = try configuration.context ?? ZMQContext.shared()
         loop = try EventLoop(clock: configuration.clock, logger: logger)
         handle = DaemonHandle(name: spec.name, loop: loop.handle, channelCount: spec.channels.count)
@@ -81,6 +82,36 @@ public final class Daemon {
 
     deinit {
         for channel in channels { closeSocket(of: channel) }
+    }
+
+    /// Resolves `drainedBy` / `drains` names into channel links (both spellings accepted; zgen
+    /// checks that they agree).
+    private static func linkFlowControl(_ channels: [Channel], daemon: String) throws {
+        func find(_ name: String, from channel: Channel, key: String) throws -> Channel {
+            guard let found = channels.first(where: { $0.spec.name == name }) else {
+                throw ZDaemonError("\(daemon) channel \(channel.spec.name): \(key) names unknown channel '\(name)'")
+            }
+            return found
+        }
+        for channel in channels {
+            if let name = channel.spec.drainedBy {
+                let output = try find(name, from: channel, key: "drainedBy")
+                guard channel.spec.socket.canReceive, output.spec.socket.canSend else {
+                    throw ZDaemonError("\(daemon) channel \(channel.spec.name): drainedBy needs a receiving channel drained by a sending one")
+                }
+                channel.drainedBy = output
+            }
+            if let name = channel.spec.drains {
+                let input = try find(name, from: channel, key: "drains")
+                guard input.spec.socket.canReceive, channel.spec.socket.canSend else {
+                    throw ZDaemonError("\(daemon) channel \(channel.spec.name): drains needs a sending channel draining a receiving one")
+                }
+                input.drainedBy = channel
+            }
+        }
+        for channel in channels {
+            if let output = channel.drainedBy { output.gatedInputs.append(channel) }
+        }
     }
 
     // MARK: Handlers
@@ -337,7 +368,7 @@ public final class Daemon {
         let fastHandler: (([Frame]) throws -> Void)?
         if case .receive(let handler) = channel.handler { fastHandler = handler } else { fastHandler = nil }
         var count = 0
-        while count < limit, let socket = channel.socket {
+        while count < limit, !channel.paused || state != .running || terminating, let socket = channel.socket {
             do {
                 guard try socket.receive(into: &channel.frames, dontWait: true) else { break }
             } catch let error as ZMQError {
@@ -488,6 +519,9 @@ public final class Daemon {
             throw ChannelFullError(channel: channel.spec.name, queued: channel.pendingCount)
         }
         channel.enqueue(frames)
+        if !channel.gatedInputs.isEmpty && channel.pendingCount >= channel.pauseThreshold {
+            for input in channel.gatedInputs where !input.paused { setPaused(input, true, by: channel) }
+        }
         if let registration = channel.registration {
             loop.update(registration, events: registration.events.union(.writable))
         }
@@ -505,9 +539,21 @@ public final class Daemon {
             }
             channel.dequeue()
         }
+        if !channel.gatedInputs.isEmpty && channel.belowResumeThreshold() {
+            for input in channel.gatedInputs where input.paused { setPaused(input, false, by: channel) }
+        }
         if channel.pendingCount == 0, let registration = channel.registration {
             loop.update(registration, events: registration.events.subtracting(.writable))
         }
+    }
+
+    /// Stops (or restarts) reading `input` while `output`'s send queue is backed up.
+    private func setPaused(_ input: Channel, _ paused: Bool, by output: Channel) {
+        input.paused = paused
+        logger.info("\(paused ? "Pausing" : "Resuming") receive on: \(input.spec.name) (Buffered: \(output.pendingCount), HWM: \(output.spec.queue))")
+        guard let registration = input.registration else { return }
+        let events = paused ? registration.events.subtracting(.readable) : registration.events.union(.readable)
+        loop.update(registration, events: events)
     }
 
     private func replyTimedOut(_ channel: Channel, milliseconds: Int) {

@@ -260,7 +260,7 @@ struct DaemonTests {
         let replies = Box<[String]>([])
         let secondSendError = Box<String?>(nil)
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Client", ChannelSpec(name: "rpc", socket: .req, endpoints: [endpoint], timeout: 300)))
+            let daemon = try Daemon(spec: spec("Client", ChannelSpec(name: "rpc", socket: .req, endpoints: [endpoint], timeout: 1000)))
             daemon.onReply(0) { result in
                 switch result {
                 case .success(let frames): replies.update { $0.append(text(frames[0])) }
@@ -284,11 +284,11 @@ struct DaemonTests {
         handle.execute { (daemon: Daemon) in try? daemon.send(textFrames("lost"), on: 0) }
         #expect(try server.receive(timeout: .seconds(10)) == textFrames("lost"))
         #expect(eventually { replies.get.count == 2 })
-        #expect(replies.get.last == "timeout rpc 300")
+        #expect(replies.get.last == "timeout rpc 1000")
         try server.send(textFrames("too late"))  // goes to the closed socket's connection
         #expect(try server.receive(timeout: .seconds(10)) == textFrames("again"))
         try server.send(textFrames("reply 2"))
-        #expect(eventually { replies.get == ["reply 1", "timeout rpc 300", "reply 2"] })
+        #expect(eventually { replies.get == ["reply 1", "timeout rpc 1000", "reply 2"] })
     }
 
     /// Two daemons in one process share the default context, so inproc works between them;

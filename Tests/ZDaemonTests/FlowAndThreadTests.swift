@@ -27,6 +27,55 @@ struct FlowAndThreadTests {
         #expect(daemon.counters(0).sent == 3)
     }
 
+    /// `drainedBy`: while the output's queue holds 80 % of its bound the input is not read
+    /// (logged), and reading resumes under 50 %; nothing is lost and the queue stays bounded.
+    @Test func inputPausesWhileItsDrainingOutputIsBackedUp() throws {
+        let logs = LogCapture()
+        var configuration = DaemonConfiguration()
+        configuration.makeLogger = logs.configurationLogger
+        let config = configuration
+        let input = bindEndpoint(.inproc), output = bindEndpoint(.inproc)
+        let maxQueued = Box(0)
+        let handle = try startDaemon {
+            let daemon = try Daemon(spec: spec("Stage",
+                                               ChannelSpec(name: "in", socket: .pull, endpoints: [input], bind: true, drainedBy: "out"),
+                                               ChannelSpec(name: "out", socket: .push, endpoints: [output], bind: true, hwm: 1, queue: 10)),
+                                    configuration: config)
+            daemon.onReceive(0) { frames in
+                try daemon.send(frames, on: 1)
+                let queued = daemon.queuedSends(1)
+                maxQueued.update { $0 = max($0, queued) }
+            }
+            return daemon
+        }
+        defer { stop(handle) }
+        let feeder = try Socket(.push)
+        try feeder.connect(input)
+        for index in 0..<100 { try feeder.send([FrameEncoder.integer(UInt32(index))]) }
+        // No consumer yet: the output queue fills to 80 % and reading stops there.
+        #expect(eventually { logs.contains("Pausing receive on: in (Buffered: 8, HWM: 10)") })
+        #expect(onLoop(handle) { $0.counters(0).received } == 8)
+        let sink = try Socket(.pull)
+        try sink.connect(output)
+        var got: [UInt32] = []
+        #expect(try eventually {
+            while let frames = try sink.receive(dontWait: true) {
+                var reader = FrameReader(frames, message: "N")
+                got.append(try reader.integer("n", as: UInt32.self))
+            }
+            return got.count == 100
+        })
+        #expect(got == Array(0..<100))
+        #expect(logs.contains("Resuming receive on: in"))
+        #expect(maxQueued.get <= 10)
+    }
+
+    @Test func flowControlNamesMustResolve() {
+        #expect(throws: ZDaemonError("Bad channel in: drainedBy names unknown channel 'nope'")) {
+            try Daemon(spec: spec("Bad", ChannelSpec(name: "in", socket: .pull, endpoints: [], drainedBy: "nope")))
+        }
+    }
+
     @Test func daemonThreadRethrowsCreationErrors() {
         #expect(throws: ZDaemonError("configuration names unknown channel 'x' of Bad")) {
             _ = try DaemonThread.start(name: "bad") {
@@ -52,26 +101,7 @@ struct FlowAndThreadTests {
     /// then broadcasts EXIT on the next iteration and terminates; workers stop on EXIT.
     @Test func seedShapedServerAndWorkers() throws {
         let jobs = bindEndpoint(.inproc), broadcasts = bindEndpoint(.inproc)
-        let server = try startDaemon("server") {
-            let daemon = try Daemon(spec: DaemonSpec(name: "MyServer", title: "(my:server)", app: "my_zmq", channels: [
-                ChannelSpec(name: "job", socket: .push, endpoints: [jobs], bind: true),
-                ChannelSpec(name: "broadcast", socket: .pub, endpoints: [broadcasts], bind: true),
-            ]))
-            var n = 0
-            daemon.onStart {
-                daemon.loop.scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(20), name: "count") {
-                    n += 1
-                    try daemon.send(textFrames("This is message #\(n)"), on: n % 2 == 1 ? 0 : 1)
-                    if n == 5 {
-                        daemon.loop.execute {
-                            try? daemon.send(textFrames("EXIT"), on: 1)
-                            daemon.terminate()
-                        }
-                    }
-                }
-            }
-            return daemon
-        }
+        // Workers first (inproc connect before bind is fine), so no broadcast is missed.
         let received = Box<[String]>([])
         let worker = try startDaemon("worker") {
             let daemon = try Daemon(spec: DaemonSpec(name: "MyWorker", title: "(my:worker)", app: "my_zmq", channels: [
@@ -82,6 +112,26 @@ struct FlowAndThreadTests {
             daemon.onReceive(1) { frames in
                 received.update { $0.append("broadcast " + text(frames[0])) }
                 if frames.first == Array("EXIT".utf8) { daemon.terminate() }
+            }
+            return daemon
+        }
+        let server = try startDaemon("server") {
+            let daemon = try Daemon(spec: DaemonSpec(name: "MyServer", title: "(my:server)", app: "my_zmq", channels: [
+                ChannelSpec(name: "job", socket: .push, endpoints: [jobs], bind: true),
+                ChannelSpec(name: "broadcast", socket: .pub, endpoints: [broadcasts], bind: true),
+            ]))
+            var n = 0
+            daemon.onStart {
+                daemon.loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(20), name: "count") {
+                    n += 1
+                    try daemon.send(textFrames("This is message #\(n)"), on: n % 2 == 1 ? 0 : 1)
+                    if n == 5 {
+                        daemon.loop.execute {
+                            try? daemon.send(textFrames("EXIT"), on: 1)
+                            daemon.terminate()
+                        }
+                    }
+                }
             }
             return daemon
         }
