@@ -101,6 +101,19 @@ struct PluginIntegrationTests {
         #expect(result.output.contains(expected), "expected `\(expected)` in:\n\(result.output)")
     }
 
+    @Test("two schemas that would generate the same file in one target fail the build before zgen runs")
+    func clashingOutputNames() throws {
+        let (directory, files) = try Self.prepareExample()
+        let schema = try #require(files.first { $0.path == Self.schemaPath })
+        let second = directory.appendingPathComponent("Sources/Greetings/more/hello.zgen.json")
+        defer { try? FileManager.default.removeItem(at: second.deletingLastPathComponent()) }
+        try write(schema.contents, to: second)
+
+        let result = try Self.build(directory)
+        #expect(result.status != 0, "\(result.output)")
+        #expect(result.output.contains("generates Hello.swift, which hello.zgen.json also generates"), "\(result.output)")
+    }
+
     @Test("zgen-generate writes Generated/, --check passes when fresh and fails with a diff when stale, orphans go")
     func generateCommandAndDriftCheck() throws {
         let (directory, files) = try Self.prepareExample()

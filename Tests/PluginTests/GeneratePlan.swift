@@ -1,0 +1,1 @@
+../../Plugins/ZGenGenerateCommand/GeneratePlan.swift

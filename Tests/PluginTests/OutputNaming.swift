@@ -1,0 +1,1 @@
+../../Sources/ZGenCore/OutputNaming.swift
