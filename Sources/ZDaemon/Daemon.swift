@@ -367,8 +367,10 @@ public final class Daemon {
         // dispatch or closure copy.
         let fastHandler: (([Frame]) throws -> Void)?
         if case .receive(let handler) = channel.handler { fastHandler = handler } else { fastHandler = nil }
+        guard let socket = channel.socket else { return 0 }
         var count = 0
-        while count < limit, !channel.paused || state != .running || terminating, let socket = channel.socket {
+        // `channel.socket === socket`: a handler may have caused the socket to be replaced.
+        while count < limit, !channel.paused || state != .running || terminating, channel.socket === socket {
             do {
                 guard try socket.receive(into: &channel.frames, dontWait: true) else { break }
             } catch let error as ZMQError {

@@ -16,11 +16,11 @@ public final class Socket {
     /// The context the socket was created in (kept alive until the socket is gone).
     public let context: ZMQContext
     /// A name used as the subject of send/receive errors (a channel name, or the type).
-    public var name: String
+    @exclusivity(unchecked) public var name: String
     /// The raw `void *` handle, `nil` once closed.
     @exclusivity(unchecked) public private(set) var handle: UnsafeMutableRawPointer?
     /// Linger used when the socket is closed implicitly (deinit), in milliseconds.
-    public var defaultLinger: Int32
+    @exclusivity(unchecked) public var defaultLinger: Int32
     /// One reusable message buffer, so receiving allocates only the frames' bytes.
     private let message: UnsafeMutablePointer<zmq_msg_t>
 
@@ -51,9 +51,10 @@ public final class Socket {
     /// Whether ``close(linger:)`` has run.
     public var isClosed: Bool { handle == nil }
 
-    private func live(_ operation: String, _ subject: String) throws -> UnsafeMutableRawPointer {
+    @inline(__always)
+    private func live(_ operation: @autoclosure () -> String, _ subject: @autoclosure () -> String) throws -> UnsafeMutableRawPointer {
         guard let handle else {
-            throw ZMQError(operation: operation, subject: subject, code: ENOTSOCK, message: "socket is closed")
+            throw ZMQError(operation: operation(), subject: subject(), code: ENOTSOCK, message: "socket is closed")
         }
         return handle
     }
@@ -191,17 +192,22 @@ public final class Socket {
                 throw ZMQError(operation: "receive", subject: name, code: code)
             }
             let size = zmq_msg_size(message)
-            let frame: Frame
-            if size == 0 {
-                frame = []
+            let bytes = UnsafeRawBufferPointer(start: size == 0 ? nil : zmq_msg_data(message), count: size)
+            if used < frames.count, frames[used].capacity >= size, frames[used].capacity <= max(size &* 4, 65_536) {
+                // Overwrite the previous message's frame in place: no allocation when nothing
+                // else holds it (a handler that kept it gets copy-on-write, as usual).
+                if frames[used].count == size {
+                    frames[used].withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
+                } else {
+                    frames[used].replaceSubrange(frames[used].startIndex..., with: bytes)
+                }
             } else {
-                let data = zmq_msg_data(message)!
-                frame = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-                    buffer.baseAddress!.update(from: data.assumingMemoryBound(to: UInt8.self), count: size)
+                let frame = size == 0 ? [] : [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: bytes)
                     count = size
                 }
+                if used < frames.count { frames[used] = frame } else { frames.append(frame) }
             }
-            if used < frames.count { frames[used] = frame } else { frames.append(frame) }
             used += 1
             if zmq_msg_more(message) == 0 { break }
             flags = 0  // the rest of a multipart message is already here

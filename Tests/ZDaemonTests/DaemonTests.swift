@@ -59,6 +59,42 @@ struct DaemonTests {
         #expect(logs.contains("malformed Text: frame 1 (): unexpected extra frame"))
     }
 
+    /// The receive buffer is reused between messages; frames a handler keeps must not change.
+    @Test func framesKeptByAHandlerStayIntact() throws {
+        let kept = Box<[[Frame]]>([])
+        let firsts = Box<[Frame]>([])
+        let endpoint = bindEndpoint(.inproc)
+        let handle = try startDaemon {
+            let daemon = try Daemon(spec: spec("Keeper", ChannelSpec(name: "in", socket: .pull, endpoints: [endpoint], bind: true)))
+            var local: [[Frame]] = []
+            var localFirsts: [Frame] = []
+            daemon.onReceive(0) { frames in
+                // Keeping only one frame: the outer array stays unique, the frame is shared.
+                localFirsts.append(frames[0])
+                if localFirsts.count > 150 { local.append(frames) }
+                if localFirsts.count == 300 {
+                    kept.update { $0 = local }
+                    firsts.update { $0 = localFirsts }
+                }
+            }
+            return daemon
+        }
+        defer { stop(handle) }
+        let push = try Socket(.push)
+        try push.connect(endpoint)
+        var sent: [[Frame]] = []
+        for index in 0..<300 {
+            // Same sizes, different sizes, empty and large frames, varying frame counts.
+            let size = [8, 8, 3, 0, 70_000, 8][index % 6]
+            let message = (0...(index % 3)).map { part in (0..<size).map { UInt8(truncatingIfNeeded: $0 &+ index &* 7 &+ part) } }
+            sent.append(message)
+            try push.send(message)
+        }
+        #expect(eventually { firsts.get.count == 300 })
+        #expect(firsts.get == sent.map { $0[0] })
+        #expect(kept.get == Array(sent[150...]))
+    }
+
     /// terminate() from another thread: the loop ends, the messages already in the receive
     /// queue are handled, and what they caused to be sent reaches the live peer.
     @Test func terminateFromAnotherThreadDrainsAndFlushes() throws {
