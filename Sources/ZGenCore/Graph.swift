@@ -58,7 +58,7 @@ public enum TopologyGraph {
 
     struct Topology {
         var daemons: [(id: String, name: String, title: String)] = []
-        var externals: [String] = []
+        var externals: [(endpoint: String, bound: Bool)] = []
         var edges: [Edge] = []
 
         init(_ schema: Schema) {
@@ -148,11 +148,13 @@ public enum TopologyGraph {
         /// An edge between a daemon's channel and an endpoint no other daemon of the schema uses,
         /// drawn towards the daemon when the channel only receives.
         mutating func external(_ site: Site) -> Edge {
+            // Daemons connecting to the same outside endpoint share its node; every bind gets its
+            // own (two binds of one address are a schema error, and `*` ports are all different).
             let index: Int
-            if let existing = externals.firstIndex(of: site.endpoint) {
+            if !site.channel.bind, let existing = externals.firstIndex(where: { !$0.bound && $0.endpoint == site.endpoint }) {
                 index = existing
             } else {
-                externals.append(site.endpoint)
+                externals.append((site.endpoint, site.channel.bind))
                 index = externals.count - 1
             }
             let sends = site.channel.send != nil
@@ -203,7 +205,7 @@ public enum TopologyGraph {
         for daemon in topology.daemons {
             lines.append("    \(daemon.id)[\"\(text(daemon.name))<br/>\(text(daemon.title))\"]")
         }
-        for (index, endpoint) in topology.externals.enumerated() {
+        for (index, (endpoint, _)) in topology.externals.enumerated() {
             lines.append("    endpoint\(index)([\"\(text(endpoint))\"])")
         }
         for edge in topology.edges {
@@ -249,7 +251,7 @@ public enum TopologyGraph {
         for daemon in topology.daemons {
             lines.append("    \(quoted(daemon.id)) [label=\(quoted(daemon.name + "\n" + daemon.title))];")
         }
-        for (index, endpoint) in topology.externals.enumerated() {
+        for (index, (endpoint, _)) in topology.externals.enumerated() {
             lines.append("    \(quoted("endpoint\(index)")) [label=\(quoted(endpoint)), style=\"rounded,dashed\"];")
         }
         for edge in topology.edges {

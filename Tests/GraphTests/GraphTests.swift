@@ -102,6 +102,19 @@ struct GraphTests {
         )
     }
 
+    @Test("binds to a wildcard port get a node each; connects to one outside endpoint share it")
+    func outsideEndpoints() throws {
+        let mermaid = TopologyGraph.render(try Self.model("Tests/GraphTests/Schemas/outside.json"), format: .mermaid)
+        let nodes = mermaid.split(separator: "\n").filter { $0.contains("([") }
+        #expect(nodes == [
+            #"    endpoint0(["tcp://127.0.0.1:*"])"#,
+            #"    endpoint1(["tcp://broker.example.com:5555"])"#,
+            #"    endpoint2(["tcp://127.0.0.1:*"])"#,
+        ], "\(mermaid)")
+        #expect(mermaid.contains(#"A -.->|"out<br/>PUSH (connect)<br/>Item"| endpoint1"#), "\(mermaid)")
+        #expect(mermaid.contains(#"B -.->|"out<br/>PUSH (connect)<br/>Item"| endpoint1"#), "\(mermaid)")
+    }
+
     @Test("the INI twin of the seed draws the same picture")
     func iniTwin() throws {
         let json = try Self.model("Schemas/my_zmq.json")
