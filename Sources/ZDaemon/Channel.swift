@@ -41,6 +41,14 @@ final class Channel {
     var gatedInputs: [Channel] = []
     /// Whether reading is paused because `drainedBy`'s queue is (nearly) full.
     @exclusivity(unchecked) var paused = false
+    /// Socket events (libzmq monitor), when observed.
+    var monitor: SocketMonitor?
+    var monitorRegistration: PollRegistration?
+    var eventHandler: ((SocketEvent) throws -> Void)?
+    /// Connects and accepts minus disconnects, while monitored.
+    var liveConnections = 0
+    /// Events seen, by kind (`connected`, `disconnected`, ...), while monitored.
+    var eventCounts: [String: Int] = [:]
 
     /// Pause reading the gated inputs at 80 % of the queue bound (at least 1 message)...
     var pauseThreshold: Int { max(1, (spec.queue * 8 + 9) / 10) }

@@ -155,6 +155,24 @@ public final class Daemon {
         channel.handler = .reply(handler)
     }
 
+    /// Observes a channel's socket events (connected, accepted, disconnected, handshake
+    /// failures, ...) through libzmq's monitor; they are also logged and counted. Call before
+    /// ``open()``/``run()``. A thrown error is logged and counted as a handler error.
+    public func onSocketEvent(_ channel: Int, _ handler: @escaping (SocketEvent) throws -> Void) {
+        self.channel(channel, "onSocketEvent").eventHandler = handler
+    }
+
+    /// Live connections of a monitored channel: connects and accepts minus disconnects.
+    public func liveConnections(_ channel: Int) -> Int {
+        self.channel(channel, "liveConnections").liveConnections
+    }
+
+    /// How many socket events of each kind (`connected`, `accepted`, `disconnected`, ...) a
+    /// monitored channel has seen.
+    public func socketEventCounts(_ channel: Int) -> [String: Int] {
+        self.channel(channel, "socketEventCounts").eventCounts
+    }
+
     /// Runs `body` on the loop once all channels are open, before any message is handled.
     public func onStart(_ body: @escaping () throws -> Void) {
         startHandlers.append(body)
@@ -226,6 +244,15 @@ public final class Daemon {
                     throw ZDaemonError("channel \(spec.name): \(error.message)")
                 }
             }
+            if configuration.monitorSocketEvents || channel.eventHandler != nil {
+                // Before bind/connect, so `listening`/`connected` are seen too.
+                let monitor = try SocketMonitor(socket)
+                channel.monitor = monitor
+                channel.monitorRegistration = loop.register(monitor.socket, events: .readable,
+                                                            name: "channel \(spec.name) events") { [unowned self, unowned channel] _ in
+                    self.socketEvents(channel)
+                }
+            }
             if spec.socket.canSend { try set(.sendHWM(spec.hwm)) }
             if spec.socket.canReceive { try set(.receiveHWM(spec.hwm)) }
             for option in spec.options.socketOptions { try set(option) }
@@ -236,6 +263,7 @@ public final class Daemon {
             }
             channel.boundEndpoints = bound
         } catch {
+            stopMonitor(of: channel)
             socket.close(linger: 0)
             throw error
         }
@@ -246,7 +274,59 @@ public final class Daemon {
         }
     }
 
+    private func stopMonitor(of channel: Channel) {
+        if let registration = channel.monitorRegistration { loop.unregister(registration) }
+        channel.monitorRegistration = nil
+        channel.monitor?.stop()
+        channel.monitor = nil
+    }
+
+    private func socketEvents(_ channel: Channel) {
+        guard let monitor = channel.monitor else { return }
+        var handled = 0
+        while handled < 256, let event = try? monitor.next(dontWait: true) {
+            handled += 1
+            channel.eventCounts[Self.kind(of: event), default: 0] += 1
+            switch event {
+            case .connected, .accepted: channel.liveConnections += 1
+            case .disconnected: channel.liveConnections = max(0, channel.liveConnections - 1)
+            default: break
+            }
+            if event.isFailure {
+                logger.warning("\(spec.name): channel \(channel.spec.name): \(event)")
+            } else if case .disconnected = event {
+                logger.info("\(spec.name): channel \(channel.spec.name): \(event)")
+            } else {
+                logger.debug("\(spec.name): channel \(channel.spec.name): \(event)")
+            }
+            if let handler = channel.eventHandler {
+                do { try handler(event) } catch { handlerFailed(channel, error) }
+            }
+        }
+    }
+
+    private static func kind(of event: SocketEvent) -> String {
+        switch event {
+        case .listening: "listening"
+        case .bindFailed: "bindFailed"
+        case .accepted: "accepted"
+        case .acceptFailed: "acceptFailed"
+        case .connected: "connected"
+        case .connectDelayed: "connectDelayed"
+        case .connectRetried: "connectRetried"
+        case .closed: "closed"
+        case .closeFailed: "closeFailed"
+        case .disconnected: "disconnected"
+        case .handshakeSucceeded: "handshakeSucceeded"
+        case .handshakeFailedNoDetail: "handshakeFailedNoDetail"
+        case .handshakeFailedProtocol: "handshakeFailedProtocol"
+        case .handshakeFailedAuthentication: "handshakeFailedAuthentication"
+        case .monitorStopped: "monitorStopped"
+        }
+    }
+
     private func closeSocket(of channel: Channel, linger: Int32? = nil) {
+        stopMonitor(of: channel)
         if let registration = channel.registration { loop.unregister(registration) }
         channel.registration = nil
         channel.socket?.close(linger: linger ?? channel.linger)

@@ -211,6 +211,9 @@ public struct DaemonConfiguration: Sendable {
     public var metricsPrefix: String
     /// Where the counters go; `nil` = the bootstrapped `MetricsSystem.factory`.
     public var metricsFactory: (any MetricsFactory)?
+    /// Observe every channel's socket events (logged and counted). Channels with an
+    /// `onSocketEvent` handler are observed regardless.
+    public var monitorSocketEvents: Bool
 
     /// All defaults: shared context, 1 s linger, 5 s watchdog, system clock.
     public init() {
@@ -226,6 +229,7 @@ public struct DaemonConfiguration: Sendable {
         terminateDrainLimit = 100_000
         metricsPrefix = "zdaemon_messages"
         metricsFactory = nil
+        monitorSocketEvents = false
     }
 }
 
