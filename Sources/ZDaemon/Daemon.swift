@@ -512,7 +512,8 @@ public final class Daemon {
                 channel.replyTimer = nil
                 try handler(.success(frames))
             case .none:
-                drop(channel, "no handler")
+                // An XPUB without a handler just lets libzmq act on subscriptions.
+                if channel.spec.socket != .xpub { drop(channel, "no handler") }
             }
         } catch {
             handlerFailed(channel, error)

@@ -82,7 +82,7 @@ public final class Socket {
             var value = v
             rc = zmq_setsockopt(handle, option.code, &value, MemoryLayout<Int32>.size)
             if case .linger(let v) = option { defaultLinger = v }
-        case .immediate(let b), .routerMandatory(let b), .tcpKeepalive(let b):
+        case .immediate(let b), .routerMandatory(let b), .tcpKeepalive(let b), .xpubNoDrop(let b):
             var value: Int32 = b ? 1 : 0
             rc = zmq_setsockopt(handle, option.code, &value, MemoryLayout<Int32>.size)
         case .subscribe(let bytes), .unsubscribe(let bytes), .routingID(let bytes):

@@ -93,6 +93,8 @@ public enum SocketOption: Sendable, Equatable {
     case routerMandatory(Bool)
     /// ZMQ_TCP_KEEPALIVE: enable (true) or disable (false) TCP keepalive.
     case tcpKeepalive(Bool)
+    /// ZMQ_XPUB_NODROP: refuse (EAGAIN) instead of dropping at the high-water mark (XPUB only).
+    case xpubNoDrop(Bool)
 
     /// The option's libzmq name without the `ZMQ_` prefix, e.g. `SUBSCRIBE`.
     public var name: String {
@@ -111,6 +113,7 @@ public enum SocketOption: Sendable, Equatable {
         case .immediate: "IMMEDIATE"
         case .routerMandatory: "ROUTER_MANDATORY"
         case .tcpKeepalive: "TCP_KEEPALIVE"
+        case .xpubNoDrop: "XPUB_NODROP"
         }
     }
 
@@ -122,6 +125,7 @@ public enum SocketOption: Sendable, Equatable {
         case .subscribe, .unsubscribe: type == .sub
         case .routingID: [.req, .rep, .dealer, .router].contains(type)
         case .routerMandatory: type == .router
+        case .xpubNoDrop: type == .xpub
         case .linger, .reconnectIvl, .reconnectIvlMax, .heartbeatIvl, .heartbeatTtl,
             .heartbeatTimeout, .immediate, .tcpKeepalive:
             true
@@ -144,6 +148,7 @@ public enum SocketOption: Sendable, Equatable {
         case .immediate: ZMQ_IMMEDIATE
         case .routerMandatory: ZMQ_ROUTER_MANDATORY
         case .tcpKeepalive: ZMQ_TCP_KEEPALIVE
+        case .xpubNoDrop: ZMQ_XPUB_NODROP
         }
     }
 }

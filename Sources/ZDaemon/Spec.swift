@@ -19,11 +19,14 @@ public struct ChannelOptions: Sendable, Equatable {
     public var routerMandatory: Bool?
     /// ZMQ_TCP_KEEPALIVE.
     public var tcpKeepalive: Bool?
+    /// ZMQ_XPUB_NODROP (XPUB only): at the high-water mark a send is refused (and queued by
+    /// the runtime, then `ChannelFullError`) instead of silently dropped.
+    public var xpubNoDrop: Bool?
 
     /// Creates options; every argument defaults to libzmq's default.
     public init(reconnectIvl: Int32? = nil, reconnectIvlMax: Int32? = nil, heartbeatIvl: Int32? = nil,
                 heartbeatTimeout: Int32? = nil, heartbeatTtl: Int32? = nil, immediate: Bool? = nil,
-                routerMandatory: Bool? = nil, tcpKeepalive: Bool? = nil) {
+                routerMandatory: Bool? = nil, tcpKeepalive: Bool? = nil, xpubNoDrop: Bool? = nil) {
         self.reconnectIvl = reconnectIvl
         self.reconnectIvlMax = reconnectIvlMax
         self.heartbeatIvl = heartbeatIvl
@@ -32,6 +35,7 @@ public struct ChannelOptions: Sendable, Equatable {
         self.immediate = immediate
         self.routerMandatory = routerMandatory
         self.tcpKeepalive = tcpKeepalive
+        self.xpubNoDrop = xpubNoDrop
     }
 
     /// `self` with every non-nil field of `override` taking precedence.
@@ -43,7 +47,8 @@ public struct ChannelOptions: Sendable, Equatable {
                        heartbeatTtl: override.heartbeatTtl ?? heartbeatTtl,
                        immediate: override.immediate ?? immediate,
                        routerMandatory: override.routerMandatory ?? routerMandatory,
-                       tcpKeepalive: override.tcpKeepalive ?? tcpKeepalive)
+                       tcpKeepalive: override.tcpKeepalive ?? tcpKeepalive,
+                       xpubNoDrop: override.xpubNoDrop ?? xpubNoDrop)
     }
 
     /// The options that are set, as socket options.
@@ -57,6 +62,7 @@ public struct ChannelOptions: Sendable, Equatable {
         if let v = immediate { result.append(.immediate(v)) }
         if let v = routerMandatory { result.append(.routerMandatory(v)) }
         if let v = tcpKeepalive { result.append(.tcpKeepalive(v)) }
+        if let v = xpubNoDrop { result.append(.xpubNoDrop(v)) }
         return result
     }
 }

@@ -76,6 +76,46 @@ struct FlowAndThreadTests {
         }
     }
 
+    /// XPUB with no-drop: at the high-water mark messages are refused by libzmq, queued by the
+    /// runtime, then refused with ChannelFullError; none is silently lost.
+    @Test func xpubNoDropQueuesThenRefuses() throws {
+        let endpoint = bindEndpoint(.inproc)
+        let subscriptions = Box(0)
+        let handle = try startDaemon {
+            let daemon = try Daemon(spec: spec("Publisher", ChannelSpec(name: "news", socket: .xpub, endpoints: [endpoint], bind: true,
+                                                                       hwm: 1, queue: 2, options: ChannelOptions(xpubNoDrop: true))))
+            daemon.onReceive(0) { frames in if frames[0].first == 1 { subscriptions.update { $0 += 1 } } }
+            return daemon
+        }
+        defer { stop(handle) }
+        let sub = try Socket(.sub)
+        try sub.setOption(.receiveHWM(1))
+        try sub.setOption(.subscribe([]))
+        try sub.connect(endpoint)
+        #expect(eventually { subscriptions.get == 1 })
+        let outcome = try #require(onLoop(handle) { daemon -> [Int] in
+            var accepted = 0
+            for index in 0..<100 {
+                do {
+                    try daemon.send([[UInt8(index)]], on: 0)
+                    accepted += 1
+                } catch is ChannelFullError {
+                    break
+                } catch {
+                    return [-1]
+                }
+            }
+            return [accepted, daemon.queuedSends(0)]
+        })
+        #expect(outcome.count == 2 && outcome[0] < 100 && outcome[1] == 2)
+        var received: [UInt8] = []
+        #expect(try eventually {
+            while let frames = try sub.receive(dontWait: true) { received.append(frames[0][0]) }
+            return received.count == outcome[0]
+        })
+        #expect(received == (0..<UInt8(outcome[0])).map { $0 })
+    }
+
     @Test func daemonThreadRethrowsCreationErrors() {
         #expect(throws: ZDaemonError("configuration names unknown channel 'x' of Bad")) {
             _ = try DaemonThread.start(name: "bad") {
