@@ -1,4 +1,5 @@
 import Foundation
+import ServiceLifecycle
 import Testing
 @testable import ZDaemon
 
@@ -359,6 +360,27 @@ struct DaemonTests {
         #expect(weak.context != nil)
         stop(handle)
         #expect(eventually { weak.context == nil })  // once the daemon object is gone too
+    }
+
+    /// In a ServiceGroup, graceful shutdown terminates the daemon (logged) and the group ends.
+    @Test func serviceTerminatesOnGracefulShutdown() async throws {
+        let logs = LogCapture()
+        let started = Box(false)
+        var configuration = DaemonConfiguration()
+        configuration.makeLogger = logs.configurationLogger
+        let config = configuration
+        let service = DaemonService(name: "graceful") {
+            let daemon = try Daemon(spec: spec("Graceful", ChannelSpec(name: "in", socket: .pull, endpoints: [bindEndpoint(.inproc)], bind: true)),
+                                    configuration: config)
+            daemon.onStart { started.update { $0 = true } }
+            return daemon
+        }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: service)], logger: logs.makeLogger("group")))
+        let task = Task { try await group.run() }
+        while !started.get { try await Task.sleep(for: .milliseconds(5)) }
+        await group.triggerGracefulShutdown()
+        try await task.value
+        #expect(logs.contains("Graceful is terminating"))
     }
 
     @Test func serviceRunsUntilCancelled() async throws {
