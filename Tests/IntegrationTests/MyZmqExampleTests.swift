@@ -187,7 +187,8 @@ struct MyZmqExampleTests {
         #expect(child.waitForLine(containing: "Sending job: This is message #1"))
         child.signal(SIGUSR1)
         #expect(child.waitForLine(containing: "MyServer channel job PUSH bind ipc://"), "\(child.lines)")
-        #expect(child.lines.contains { $0.contains("MyServer channel broadcast PUB bind") && $0.contains("received 0") })
+        #expect(child.waitFor { $0.contains { $0.contains("MyServer channel broadcast PUB bind") && $0.contains("received 0") } },
+            "\(child.lines)")
         #expect(child.waitForExit() == 0)
     }
 }

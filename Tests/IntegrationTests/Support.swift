@@ -137,6 +137,7 @@ final class Child: @unchecked Sendable {
             usleep(5_000)
         }
         if process.isRunning {
+            dumpStacks()
             kill(pid, SIGKILL)
             process.waitUntilExit()
             return nil
@@ -147,6 +148,23 @@ final class Child: @unchecked Sendable {
     }
 
     func signal(_ number: Int32) { kill(pid, number) }
+
+    /// With `ZGEN_IT_HANG_DIR` set, writes the state and stacks (gdb) of a process that did not
+    /// end in time and of its children to that directory, for diagnosing hangs.
+    private func dumpStacks() {
+        guard let directory = ProcessInfo.processInfo.environment["ZGEN_IT_HANG_DIR"] else { return }
+        let script = """
+            for p in $(pgrep -P \(pid)) \(pid); do
+              echo "== $p $(cat /proc/$p/comm) $(cut -d' ' -f3 /proc/$p/stat)"
+              gdb -batch -p $p -ex 'thread apply all bt' 2>&1 | grep -E '^#|^Thread'
+            done > \(directory)/hang-\(pid).txt 2>&1
+            """
+        let dump = Process()
+        dump.executableURL = URL(fileURLWithPath: "/bin/bash")
+        dump.arguments = ["-c", script]
+        try? dump.run()
+        dump.waitUntilExit()
+    }
 
     deinit {
         if process.isRunning { kill(pid, SIGKILL) }

@@ -232,22 +232,59 @@ final class LockedBox<Value: Sendable>: Sendable {
     func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
 }
 
+/// A one-shot event other tasks can await.
+final class Completion: Sendable {
+    private struct State {
+        var done = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    /// Marks it done and resumes every waiter.
+    func complete() {
+        let waiters = state.withLock { state in
+            state.done = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Suspends until ``complete()`` has been called.
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state in
+                if state.done { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+}
+
 /// Keeps a generated daemon (and its control subscription) alive while it runs on its thread.
 final class HostedDaemon: DaemonHosting {
     let hosted: any DaemonHosting
     var control: ControlChannel.Subscription?
+    let completion: Completion
 
-    init(hosted: any DaemonHosting, control: ControlChannel.Subscription?) {
+    init(hosted: any DaemonHosting, control: ControlChannel.Subscription?, completion: Completion) {
         self.hosted = hosted
         self.control = control
+        self.completion = completion
     }
 
     var daemon: Daemon { hosted.daemon }
 
     func run() throws {
         defer {
+            // The control socket may hold the last reference to the context: releasing it runs
+            // zmq_ctx_term, which delivers what the daemon sent last (within its linger). Only
+            // then may the process exit, or the final messages (the seed's EXIT) would be lost.
             control?.close()
             control = nil
+            completion.complete()
         }
         try hosted.run()
     }
@@ -297,10 +334,11 @@ public struct ProcessDaemonService: Service {
         let program = self.program
         let context = self.context
         let control = self.control
+        let completion = Completion()
         let handle = try DaemonThread.start(name: String(context.title.utf8.prefix(15)) ?? "daemon") {
             let hosted = try program.make(context)
             let subscription = try control.map { try ControlChannel.subscribe(hosted.daemon, to: $0) }
-            let host = HostedDaemon(hosted: hosted, control: subscription)
+            let host = HostedDaemon(hosted: hosted, control: subscription, completion: completion)
             do {
                 try hosted.daemon.open()
             } catch {
@@ -328,6 +366,8 @@ public struct ProcessDaemonService: Service {
         } onCancel: {
             handle.terminate()
         }
+        // Wait until the daemon's thread has released its sockets and context (see HostedDaemon).
+        await completion.wait()
         if let error = handle.error { throw error }
     }
 
