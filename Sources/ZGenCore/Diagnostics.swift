@@ -95,6 +95,8 @@ struct DiagnosticCollector {
 /// "did you mean" support: the closest candidate within a small edit distance.
 enum Suggestion {
     static func closest(to word: String, in candidates: [String]) -> String? {
+        // Bounded work: a schema with thousands of names gets no suggestion rather than a stall.
+        guard candidates.count <= 1000 else { return nil }
         var best: (String, Int)?
         let lowered = word.lowercased()
         for candidate in candidates {

@@ -17,8 +17,13 @@ struct INISchemaReader {
         SourceLocation(line: position.line, column: position.column + columns)
     }
 
+    /// The longest value whose list items are computed (a schema never needs more; it bounds the work).
+    static let maximumListValue = 64 * 1024
+
     static func textNode(_ entry: INIEntry) -> Node {
-        let items = entry.listItems().map { Node.ListItem(text: $0.value, location: location($0.position), isQuoted: $0.isQuoted) }
+        let items =
+            entry.rawValue.utf8.count > maximumListValue
+            ? [] : entry.listItems().map { Node.ListItem(text: $0.value, location: location($0.position), isQuoted: $0.isQuoted) }
         return Node(.text(entry.value, isQuoted: entry.isQuoted, items: items), at: location(entry.valuePosition))
     }
 
@@ -32,6 +37,13 @@ struct INISchemaReader {
     }
 
     var diagnostics: DiagnosticCollector
+
+    /// Reports values too long to be read as lists.
+    mutating func checkLength(_ section: INISection) {
+        for entry in section.entries where entry.rawValue.utf8.count > Self.maximumListValue {
+            diagnostics.error("the value of `\(entry.key)` is longer than 64 KiB", at: Self.location(entry.valuePosition))
+        }
+    }
 
     /// Parses INI text and builds the tree (for tests); nil on an INI syntax error.
     static func tree(fromINI text: String) -> (root: Node, hasHeader: Bool, diagnostics: [Diagnostic])? {
@@ -50,6 +62,7 @@ struct INISchemaReader {
 
         for section in document.sections {
             let name = section.name
+            if !Self.isRuntimeSection(name) { checkLength(section) }
             if name == "zgen" {
                 if let first = header {
                     diagnostics.error(
@@ -167,7 +180,8 @@ struct INISchemaReader {
 
     mutating func framesNode(_ entry: INIEntry) -> Node {
         var frames: [Node] = []
-        for item in entry.listItems() {
+        let items = entry.rawValue.utf8.count > Self.maximumListValue ? [] : entry.listItems()
+        for item in items {
             let location = Self.location(item.position)
             let text = item.value
             guard !text.isEmpty else {

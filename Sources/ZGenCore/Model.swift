@@ -25,6 +25,13 @@ public struct Schema: Sendable, Hashable {
     public func message(named name: String) -> Message? {
         messages.first { $0.name == name }
     }
+
+    /// Messages by schema name (the first of each name).
+    public var messagesByName: [String: Message] {
+        var result: [String: Message] = [:]
+        for message in messages where result[message.name] == nil { result[message.name] = message }
+        return result
+    }
 }
 
 /// A multipart message type: one frame per property.

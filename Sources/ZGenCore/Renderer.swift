@@ -28,8 +28,12 @@ struct Renderer {
     private var lines: [String] = []
     private var indent = 0
 
+    /// Message type names by schema name.
+    let typeNames: [String: String]
+
     init(schema: Schema, namespace: String, sourceFileName: String, access: AccessLevel) {
         self.schema = schema
+        self.typeNames = schema.messagesByName.mapValues(\.typeName)
         self.namespace = namespace
         self.sourceFileName = sourceFileName
         self.access = access
@@ -204,8 +208,8 @@ struct Renderer {
     // MARK: Daemons
 
     func typeName(ofMessage name: String?) -> String {
-        guard let name, let message = schema.message(named: name) else { return "Never" }
-        return message.typeName
+        guard let name, let typeName = typeNames[name] else { return "Never" }
+        return typeName
     }
 
     static func where_(_ channel: Channel) -> String {

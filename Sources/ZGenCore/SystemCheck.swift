@@ -79,6 +79,15 @@ enum Endpoint: Hashable {
         }
     }
 
+    /// Endpoints that may meet share a bucket: tcp by port, ipc by path, inproc by name.
+    var bucket: String {
+        switch self {
+        case .tcp(_, let port): return "tcp:" + port
+        case .ipc(let path): return "ipc:" + path
+        case .inproc(let name): return "inproc:" + name
+        }
+    }
+
     /// Names of the local host that a bind to every interface (`*`, `0.0.0.0`) serves.
     static let localHosts: Set<String> = ["localhost", "127.0.0.1", "::1", "*", "0.0.0.0", "::", "ip6-localhost"]
 
@@ -157,15 +166,22 @@ struct SystemCheck {
                 }
             }
         }
+        // Binds by port or path, so the checks stay linear however large the schema.
+        var buckets: [String: [Int]] = [:]
         for (i, bind) in binds.enumerated() {
-            if let first = binds[..<i].first(where: { bind.endpoint.clashes(withBindOf: $0.endpoint) }) {
+            let bucket = buckets[bind.endpoint.bucket, default: []]
+            // Only the first few binds of a bucket are compared: one clash is enough to report.
+            if let first = bucket.prefix(64).map({ binds[$0] }).first(where: { bind.endpoint.clashes(withBindOf: $0.endpoint) }) {
                 diagnostics.error(
                     "`\(bind.text)` is already bound by `\(qualified(first))`", at: bind.location,
                     notes: [Diagnostic(.note, "`\(qualified(first))` binds `\(first.text)` here", at: first.location)])
             }
+            buckets[bind.endpoint.bucket, default: []].append(i)
         }
         for connect in connects {
-            let matches = binds.filter { connect.endpoint.isReached(byBindOf: $0.endpoint) }
+            let matches = (buckets[connect.endpoint.bucket] ?? []).prefix(64).map { binds[$0] }.filter {
+                connect.endpoint.isReached(byBindOf: $0.endpoint)
+            }
             guard !matches.isEmpty else {
                 diagnostics.warning("no daemon in this schema binds `\(connect.text)`", at: connect.location)
                 continue

@@ -159,10 +159,11 @@ struct Validator {
         }
         var imports: [String] = []
         if let member = keys["imports"], let list = stringList(member) {
+            var seen: Set<String> = []
             for (module, location) in list {
                 if !Identifiers.isIdentifier(module) {
                     diagnostics.error("`\(module)` is not a module name", at: location)
-                } else if imports.contains(module) {
+                } else if !seen.insert(module).inserted {
                     diagnostics.warning("`\(module)` is imported twice", at: location)
                 } else {
                     imports.append(module)
@@ -178,6 +179,7 @@ struct Validator {
         }
         var daemons: [Daemon] = []
         if let member = keys[container("daemons")] {
+            validMessages = Set(messages.map(\.name))
             daemons = validateDaemons(member.value, messages: messages)
         }
         checkTypeNames(messages: messages, daemons: daemons)
@@ -193,6 +195,9 @@ struct Validator {
     /// Every message name the schema declares, valid or not (a channel naming an invalid one is not
     /// reported again).
     var declaredMessages: Set<String> = []
+
+    /// The names of the messages that validated.
+    var validMessages: Set<String> = []
 
     /// Where each type name was declared, to report clashes at both places.
     var typeNameLocations: [String: (name: String, location: SourceLocation)] = [:]
@@ -538,17 +543,16 @@ struct Validator {
             guard let m = keys[key], let name = string(m) else { return nil }
             return (name, m)
         }
-        let names = messages.map(\.name)
         var resolved: [String: String] = [:]
         for key in ["message", "send", "recv"] {
             guard let (name, m) = messageName(key) else {
                 if keys[key] != nil { ok = false }
                 continue
             }
-            if !names.contains(name) {
+            if !validMessages.contains(name) {
                 ok = false
                 if declaredMessages.contains(name) { continue }
-                diagnostics.error("unknown message `\(name)`" + Suggestion.didYouMean(name, in: names), at: m.value.location)
+                diagnostics.error("unknown message `\(name)`" + Suggestion.didYouMean(name, in: messages.map(\.name)), at: m.value.location)
                 ok = false
                 continue
             }
@@ -673,10 +677,12 @@ struct Validator {
     /// both ways. The model records both ends of every pair, whichever end the schema wrote.
     mutating func checkDrains(_ channels: inout [Channel], keys: [ChannelKeys]) -> Bool {
         let names = channels.map(\.name)
+        var indices: [String: Int] = [:]
+        for (index, name) in names.enumerated() where indices[name] == nil { indices[name] = index }
         var ok = true
         func index(of name: String, from channel: Int, key: String) -> Int? {
             let member = keys[channel][key]!
-            guard let target = names.firstIndex(of: name) else {
+            guard let target = indices[name] else {
                 diagnostics.error(
                     "`\(key)` names `\(name)`, which is not a channel of this daemon" + Suggestion.didYouMean(name, in: names),
                     at: member.value.location)

@@ -111,7 +111,7 @@ struct ZGenCommand: ParsableCommand {
                 continue
             }
             let result = ZGen.generate(schemaAt: schema, contents: [UInt8](data), accessLevel: accessLevel)
-            for line in result.formattedDiagnostics { printError(line) }
+            if !result.diagnostics.isEmpty { printError(result.formattedDiagnostics.joined(separator: "\n")) }
             if result.hasErrors { failed = true }
             results.append(result)
         }
