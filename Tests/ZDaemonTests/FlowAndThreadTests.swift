@@ -116,6 +116,35 @@ struct FlowAndThreadTests {
         #expect(received == (0..<UInt8(outcome[0])).map { $0 })
     }
 
+    /// A generated-style wrapper (owns its Daemon and handlers) runs on its own thread; the
+    /// wrapper stays alive while it runs, and only the Sendable handle leaves the thread.
+    @Test func wrapperTypesRunThroughDaemonHosting() throws {
+        final class Handlers {
+            let seen: Box<Int>
+            init(seen: Box<Int>) { self.seen = seen }
+            func onJob(_ frames: [Frame], daemon: Wrapper) { seen.update { $0 += frames.count } }
+        }
+        final class Wrapper: DaemonHosting {
+            let daemon: Daemon
+            private let handlers: Handlers
+            init(handlers: Handlers, endpoint: String) throws {
+                self.handlers = handlers
+                daemon = try Daemon(spec: spec("Wrapped", ChannelSpec(name: "job", socket: .pull, endpoints: [endpoint], bind: true)))
+                daemon.onReceive(0) { [unowned self] frames in self.handlers.onJob(frames, daemon: self) }
+            }
+            func run() throws { try daemon.run() }
+        }
+        let seen = Box(0)
+        let endpoint = bindEndpoint(.inproc)
+        let handle = try DaemonThread.start(name: "wrapped") { try Wrapper(handlers: Handlers(seen: seen), endpoint: endpoint) }
+        #expect(handle.waitUntilStarted(timeout: .seconds(10)))
+        let push = try Socket(.push)
+        try push.connect(endpoint)
+        try push.send(textFrames("a", "b", "c"))
+        #expect(eventually { seen.get == 3 })
+        stop(handle)
+    }
+
     @Test func daemonThreadRethrowsCreationErrors() {
         #expect(throws: ZDaemonError("configuration names unknown channel 'x' of Bad")) {
             _ = try DaemonThread.start(name: "bad") {
