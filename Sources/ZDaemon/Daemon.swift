@@ -390,6 +390,7 @@ public final class Daemon {
 
     private func shutdown() {
         guard state != .closed else { return }
+        terminating = true  // also when the loop ended with an error: drain ignores pauses
         let clock = SystemClock()
         let deadline = clock.now() + linger
         // 1. What already reached the process is handled (non-blocking, bounded).
@@ -450,7 +451,7 @@ public final class Daemon {
         guard let socket = channel.socket else { return 0 }
         var count = 0
         // `channel.socket === socket`: a handler may have caused the socket to be replaced.
-        while count < limit, !channel.paused || state != .running || terminating, channel.socket === socket {
+        while count < limit, !channel.paused || terminating, channel.socket === socket {
             do {
                 guard try socket.receive(into: &channel.frames, dontWait: true) else { break }
             } catch let error as ZMQError {
