@@ -327,3 +327,41 @@ struct RuntimeConfigurationTests {
         #expect(DaemonProgram.title("worker", instance: 2, of: 2) == "worker:2")
     }
 }
+
+@Suite("Control channel (in process)")
+struct ControlChannelTests {
+    @Test func broadcastTermReachesEverySubscribedDaemon() async throws {
+        let directory = TemporaryDirectory()
+        let endpoint = "ipc://\(directory.path)/control"
+        let spec = DaemonSpec(
+            name: "Quiet", title: "(quiet)", app: "test",
+            channels: [ChannelSpec(name: "input", socket: .pull, endpoints: ["inproc://quiet-\(UUID().uuidString)"], bind: true)])
+        var handles: [DaemonHandle] = []
+        var completions: [Completion] = []
+        for _ in 0..<3 {
+            let completion = Completion()
+            completions.append(completion)
+            handles.append(
+                try DaemonThread.start(name: "quiet") {
+                    var configuration = DaemonConfiguration()
+                    configuration.context = try ZMQContext()
+                    let daemon = try Daemon(spec: spec, configuration: configuration)
+                    let subscription = try ControlChannel.subscribe(daemon, to: endpoint)
+                    return HostedDaemon(hosted: daemon, control: subscription, completion: completion)
+                })
+        }
+        let result = try ControlChannel.broadcast(to: endpoint, expected: 3, timeout: .seconds(10))
+        #expect(result == ControlChannel.BroadcastResult(subscribers: 3, expected: 3))
+        for handle in handles {
+            #expect(handle.waitUntilFinished(timeout: .seconds(10)))
+            #expect(handle.error == nil)
+        }
+        for completion in completions { await completion.wait() }
+    }
+
+    @Test func broadcastWithoutSubscribersReportsZero() throws {
+        let directory = TemporaryDirectory()
+        let result = try ControlChannel.broadcast(to: "ipc://\(directory.path)/none", expected: 1, timeout: .milliseconds(200))
+        #expect(result.subscribers == 0)
+    }
+}

@@ -59,6 +59,9 @@ public enum ControlChannel {
         let socket = try Socket(.sub, context: context, linger: 0, name: "control")
         do {
             try socket.setOption(.subscribe([]))
+            // Nobody binds the endpoint until a command is sent: retry connecting with backoff
+            // up to once a second instead of every 100 ms (a sender waits up to 5 s).
+            try socket.setOption(.reconnectIvlMax(1000))
             try socket.connect(endpoint)
         } catch {
             socket.close(linger: 0)
