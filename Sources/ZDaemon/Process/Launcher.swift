@@ -68,6 +68,20 @@ public enum Launcher {
         func handle(signal: Int32) {
             if signal == SIGINT || signal == SIGTERM { stopping = true }
             for pid in running.keys { kill(pid, signal) }
+            if signal == SIGHUP {
+                // The launcher's own log lines follow the reloaded sections too.
+                do {
+                    let document = try RuntimeConfiguration.readDocument(path: configuration.path)
+                    ProcessLogging.install(try LoggingConfiguration(document: document, path: configuration.path), processName: title)
+                } catch {
+                    logger.error("the launcher could not reload the logging configuration: \(error)")
+                }
+            } else if signal == SIGUSR1 {
+                for (pid, child) in running.sorted(by: { $0.key < $1.key }) {
+                    logger.info("launcher: \(child.title) \(programs[child.program].spec.name) pid \(pid), restarts \(child.restarts)")
+                }
+                if !restarts.isEmpty { logger.info("launcher: \(restarts.count) restart(s) pending") }
+            }
         }
 
         func pendingStop() -> Bool {
