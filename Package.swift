@@ -87,7 +87,15 @@ let package = Package(
         // Pins `zgen --graph mermaid|dot` (Sources/ZGenCore/Graph.swift).
         .testTarget(name: "GraphTests", dependencies: ["ZGenCore"], exclude: ["Schemas"]),
         .testTarget(name: "INIFormatTests", dependencies: ["INIFormat"]),
-        .testTarget(name: "ZDaemonTests", dependencies: ["ZDaemon", "CZeroMQ"]),
+        .testTarget(
+            name: "ZDaemonTests",
+            dependencies: [
+                "ZDaemon",
+                "CZeroMQ",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(name: "ZGenCoreTests", dependencies: ["ZGenCore"], exclude: ["Golden", "Invalid"]),
         // zgen's checked-in output for every JSON schema at the top of Schemas/, one namespace enum
         // per schema (`zgen Schemas/my_zmq.json -o Generated/`; ZGenCoreTests fails when it is stale).
@@ -106,6 +114,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Security (issue 8): zkeys writes and checks CURVE key pairs (CZMQ zcert format) with the
+        // runtime's key code; SecurityTests run CURVE, ZAP and the key files over real tcp sockets.
+        .executableTarget(
+            name: "zkeys",
+            dependencies: ["ZDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "SecurityTests", dependencies: ["ZDaemon", "CZeroMQ", "zkeys"]),
         // Compiles the golden generated files and runs generated daemons exchanging typed messages.
         .testTarget(name: "ZGenGoldenTests", dependencies: ["ZDaemon"], path: "Tests/ZGenCoreTests/Golden", exclude: ["Schemas"]),
     ],

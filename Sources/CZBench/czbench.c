@@ -73,14 +73,14 @@ static void *echo_main(void *arg) {
 }
 
 static zb_peer *start(void *ctx, int type, const char *const *endpoints, int endpoint_count, size_t size,
-                      long count, int subscribers, void *(*body)(void *)) {
+                      long count, int subscribers, int hwm, void *(*body)(void *)) {
     zb_peer *peer = calloc(1, sizeof *peer);
     if (!peer) return NULL;
     peer->socket = zmq_socket(ctx, type);
     if (!peer->socket) { free(peer); return NULL; }
     set_int(peer->socket, ZMQ_LINGER, 5000);
-    set_int(peer->socket, ZMQ_SNDHWM, 0);
-    set_int(peer->socket, ZMQ_RCVHWM, 0);
+    set_int(peer->socket, ZMQ_SNDHWM, hwm);
+    set_int(peer->socket, ZMQ_RCVHWM, hwm);
     if (type == ZMQ_XPUB) set_int(peer->socket, ZMQ_XPUB_VERBOSE, 1);
     for (int i = 0; i < endpoint_count; i++) {
         if (zmq_connect(peer->socket, endpoints[i]) != 0) {
@@ -103,13 +103,13 @@ static zb_peer *start(void *ctx, int type, const char *const *endpoints, int end
 }
 
 zb_peer *zb_start_sender(void *ctx, const char *const *endpoints, int endpoint_count, size_t size,
-                         long count, int publish) {
+                         long count, int publish, int hwm) {
     return start(ctx, publish ? ZMQ_XPUB : ZMQ_PUSH, endpoints, endpoint_count, size, count,
-                 publish ? endpoint_count : 0, sender_main);
+                 publish ? endpoint_count : 0, hwm, sender_main);
 }
 
 zb_peer *zb_start_echo(void *ctx, const char *endpoint, long count) {
-    return start(ctx, ZMQ_REP, &endpoint, 1, 0, count, 0, echo_main);
+    return start(ctx, ZMQ_REP, &endpoint, 1, 0, count, 0, 0, echo_main);
 }
 
 int zb_join(zb_peer *peer) {

@@ -63,12 +63,12 @@ func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) thro
     return try body(copies.map { UnsafePointer($0) })
 }
 
-func startSender(_ context: ZMQContext, _ endpoints: [String], size: Int, count: Int, publish: Bool) throws
-    -> OpaquePointer
+func startSender(_ context: ZMQContext, _ endpoints: [String], size: Int, count: Int, publish: Bool, hwm: Int32 = 0)
+    throws -> OpaquePointer
 {
     let peer = withCStrings(endpoints) { pointers in
         pointers.withUnsafeBufferPointer {
-            zb_start_sender(context.handle, $0.baseAddress, Int32(endpoints.count), size, count, publish ? 1 : 0)
+            zb_start_sender(context.handle, $0.baseAddress, Int32(endpoints.count), size, count, publish ? 1 : 0, hwm)
         }
     }
     guard let peer else { throw BenchError("sender to \(endpoints) failed: \(String(cString: zmq_strerror(errno)))") }

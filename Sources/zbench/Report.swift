@@ -82,7 +82,7 @@ struct StartupRow: Codable {
 
 struct MemoryRow: Codable {
     var messages: Int
-    var peakRSSMiB: Double
+    var rssMiB: Double
 }
 
 struct PythonRow: Codable {
@@ -174,8 +174,8 @@ struct Report: Codable {
             out += String(format: "| %.2f ms / %.2f ms | %.3f %% |\n", startup.startupMedianMs, startup.startupMaxMs, startup.idleCPUPercent)
         }
         if !memory.isEmpty {
-            out += "\n### Memory under a long PUSH→PULL stream (16 B)\n\n| messages received | peak RSS |\n|---:|---:|\n"
-            for row in memory { out += String(format: "| %d | %.1f MiB |\n", row.messages, row.peakRSSMiB) }
+            out += "\n### Memory under a long PUSH→PULL stream (16 B, default high-water marks)\n\n| messages received | resident set size of the process |\n|---:|---:|\n"
+            for row in memory { out += String(format: "| %d | %.1f MiB |\n", row.messages, row.rssMiB) }
         }
         if let python {
             out += "\n### pyzmq (the seed's engine), blocking receive loop, PUSH→PULL tcp 16 B\n\n"

@@ -17,10 +17,11 @@ typedef struct zb_peer zb_peer;
 
 /// Starts a sender thread that connects to `endpoints` and sends `count` messages of `size`
 /// bytes. With `publish` 0 it is one PUSH socket; otherwise an XPUB that first waits until each
-/// endpoint's subscriber has subscribed (no slow-joiner loss), then publishes.
+/// endpoint's subscriber has subscribed (no slow-joiner loss), then publishes. `hwm` is its
+/// SNDHWM (0 = unlimited: the throughput runs measure the receiver, never a blocked sender).
 /// Returns NULL and sets errno on failure.
 zb_peer *zb_start_sender(void *ctx, const char *const *endpoints, int endpoint_count, size_t size,
-                         long count, int publish);
+                         long count, int publish, int hwm);
 
 /// Starts a REP echo server that connects to `endpoint` and answers `count` requests.
 zb_peer *zb_start_echo(void *ctx, const char *endpoint, long count);
