@@ -101,6 +101,15 @@ struct BadInputTests {
         #expect(lines.filter { $0.hasSuffix("MyWorker is terminating") }.count == 2)
     }
 
+    @Test func unknownLogHandlerAndDaemon() throws {
+        let (status, lines) = try run(["-c", schemaINI, "-l", "cs.nobody"])
+        #expect(status == 78)
+        #expect(lines == ["\(schemaINI): error: -l/--log-handler 'cs.nobody': no logger with that qualname in [loggers]"])
+        let (daemonStatus, daemonLines) = try run(["-c", schemaINI, "--daemon", "MyClient"])
+        #expect(daemonStatus == 64)
+        #expect(daemonLines == ["my-zmq: error: --daemon MyClient: no such daemon (known: MyWorker, MyServer)"])
+    }
+
     @Test func unknownOption() throws {
         let (status, lines) = try run(["-c", schemaINI, "--frobnicate"])
         #expect(status == 64)
