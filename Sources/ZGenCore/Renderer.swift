@@ -212,6 +212,12 @@ struct Renderer {
         return typeName
     }
 
+    /// "a `Text`", "an `Item`".
+    static func article(_ type: String) -> String {
+        let vowel = type.first.map { "AEIOUaeiou".contains($0) } ?? false
+        return (vowel ? "an `" : "a `") + type + "`"
+    }
+
     static func where_(_ channel: Channel) -> String {
         "\(channel.socket.rawValue), \(channel.bind ? "binds" : "connects") \(channel.endpoints.joined(separator: ", "))"
     }
@@ -226,19 +232,23 @@ struct Renderer {
                 let type = r.typeName(ofMessage: recv)
                 let name = Identifiers.escaped(handler)
                 let context = "`\(channel.name)` (\(Self.where_(channel)))"
+                if let description = channel.description {
+                    r.doc(description)
+                    r.doc("")
+                }
                 switch channel.socket {
                 case .rep:
                     let reply = r.typeName(ofMessage: channel.send)
-                    r.doc("Answers a `\(type)` request received on \(context) with a `\(reply)` reply.")
+                    r.doc("Answers \(Self.article(type)) request received on \(context) with \(Self.article(reply)) reply.")
                     r.line("func \(name)(_ request: \(type), daemon: \(d)) throws -> \(reply)")
                 case .router:
-                    r.doc("Receives a `\(type)` on \(context) from `peer`; answer with `daemon.send\(channel.identifierPart)(_:to:)`.")
+                    r.doc("Receives \(Self.article(type)) on \(context) from `peer`; answer with `daemon.send\(channel.identifierPart)(_:to:)`.")
                     r.line("func \(name)(_ message: \(type), from peer: RoutingID, daemon: \(d)) throws")
                 case .req:
                     r.doc("Receives the `\(type)` reply on \(context), or the timeout after which the socket was reopened.")
                     r.line("func \(name)(_ reply: Result<\(type), RequestTimeout>, daemon: \(d)) throws")
                 default:
-                    r.doc("Receives a `\(type)` on \(context).")
+                    r.doc("Receives \(Self.article(type)) on \(context).")
                     r.line("func \(name)(_ message: \(type), daemon: \(d)) throws")
                 }
                 r.line()
@@ -365,14 +375,18 @@ struct Renderer {
                 guard let method = channel.sendMethod, let send = channel.send else { continue }
                 let type = r.typeName(ofMessage: send)
                 r.line()
+                if let description = channel.description {
+                    r.doc(description)
+                    r.doc("")
+                }
                 if channel.socket == .router {
-                    r.doc("Sends a `\(type)` on `\(channel.name)` (\(Self.where_(channel))) to `peer`, in the envelope shape it used.")
+                    r.doc("Sends \(Self.article(type)) on `\(channel.name)` (\(Self.where_(channel))) to `peer`, in the envelope shape it used.")
                     r.block("\(r.a)func \(method)(_ message: \(type), to peer: RoutingID) throws") { r in
                         r.line("try daemon.send(message.encodeFrames(), on: \(index), to: peer)")
                     }
                 } else {
                     let extra = channel.socket == .req ? " Throws if the previous request has not been answered yet." : ""
-                    r.doc("Sends a `\(type)` on `\(channel.name)` (\(Self.where_(channel))).\(extra)")
+                    r.doc("Sends \(Self.article(type)) on `\(channel.name)` (\(Self.where_(channel))).\(extra)")
                     r.block("\(r.a)func \(method)(_ message: \(type)) throws") { r in
                         r.line("try daemon.send(message.encodeFrames(), on: \(index))")
                     }

@@ -271,12 +271,14 @@ public enum AllSockets {
         /// Receives a `Subscription` on `chunks` (XPUB, binds inproc://all-chunks).
         func onChunks(_ message: Subscription, daemon: Hub) throws
 
-        /// Answers a `Question` request received on `answers` (REP, binds inproc://all-answers) with a `Answer` reply.
+        /// Answers a `Question` request received on `answers` (REP, binds inproc://all-answers) with an `Answer` reply.
         func answer(_ request: Question, daemon: Hub) throws -> Answer
 
         /// Receives a `Question` on `routed` (ROUTER, binds inproc://all-routed) from `peer`; answer with `daemon.sendRouted(_:to:)`.
         func onRouted(_ message: Question, from peer: RoutingID, daemon: Hub) throws
 
+        /// The other end of Spoke.peer.
+        ///
         /// Receives a `Scalars` on `peer` (PAIR, binds inproc://all-peer).
         func onPeer(_ message: Scalars, daemon: Hub) throws
 
@@ -442,6 +444,8 @@ public enum AllSockets {
             try daemon.send(message.encodeFrames(), on: 4, to: peer)
         }
 
+        /// The other end of Spoke.peer.
+        ///
         /// Sends a `Scalars` on `peer` (PAIR, binds inproc://all-peer).
         public func sendPeer(_ message: Scalars) throws {
             try daemon.send(message.encodeFrames(), on: 5)
@@ -476,6 +480,8 @@ public enum AllSockets {
         /// Receives a `Tagged` on `tagged` (SUB, connects inproc://all-tagged).
         func onTagged(_ message: Tagged, daemon: Spoke) throws
 
+        /// Subscribes by sending [1] + prefix itself.
+        ///
         /// Receives a `Chunks` on `chunks` (XSUB, connects inproc://all-chunks).
         func onChunks(_ message: Chunks, daemon: Spoke) throws
 
@@ -641,6 +647,8 @@ public enum AllSockets {
             }
         }
 
+        /// Subscribes by sending [1] + prefix itself.
+        ///
         /// Sends a `Subscription` on `chunks` (XSUB, connects inproc://all-chunks).
         public func sendChunks(_ message: Subscription) throws {
             try daemon.send(message.encodeFrames(), on: 2)

@@ -109,7 +109,7 @@ public enum Pipeline {
             }
         }
 
-        /// Sends a `Item` on `out` (PUSH, binds tcp://*:7101, ipc:///tmp/zgen-pipeline-producer).
+        /// Sends an `Item` on `out` (PUSH, binds tcp://*:7101, ipc:///tmp/zgen-pipeline-producer).
         public func sendOut(_ message: Item) throws {
             try daemon.send(message.encodeFrames(), on: 0)
         }
@@ -137,7 +137,7 @@ public enum Pipeline {
     /// What `Stage` does with what it receives: conform a class of yours. Every receiving channel
     /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
     public protocol StageHandlers: AnyObject {
-        /// Receives a `Item` on `input` (PULL, connects tcp://localhost:7101).
+        /// Receives an `Item` on `input` (PULL, connects tcp://localhost:7101).
         func forward(_ message: Item, daemon: Stage) throws
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
@@ -209,7 +209,7 @@ public enum Pipeline {
             }
         }
 
-        /// Sends a `Item` on `output` (PUSH, binds tcp://127.0.0.1:7102).
+        /// Sends an `Item` on `output` (PUSH, binds tcp://127.0.0.1:7102).
         public func sendOutput(_ message: Item) throws {
             try daemon.send(message.encodeFrames(), on: 1)
         }
@@ -237,7 +237,9 @@ public enum Pipeline {
     /// What `Consumer` does with what it receives: conform a class of yours. Every receiving channel
     /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
     public protocol ConsumerHandlers: AnyObject {
-        /// Receives a `Item` on `input` (PULL, connects tcp://localhost:7102).
+        /// Slow on purpose.
+        ///
+        /// Receives an `Item` on `input` (PULL, connects tcp://localhost:7102).
         func onInput(_ message: Item, daemon: Consumer) throws
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
