@@ -32,6 +32,14 @@ struct Validator {
         "routerMandatory", "tcpKeepalive",
     ]
 
+    /// What to say about a JSON-form key written in an INI section.
+    static let iniHints = [
+        "zgen": "; the INI form calls it `version`",
+        "messages": "; in INI, each message is a [message:<Name>] section",
+        "daemons": "; in INI, each daemon is a [daemon:<Name>] section",
+        "channels": "; in INI, each channel is a [channel:<daemon>.<name>] section",
+    ]
+
     /// Container keys: written as such in JSON; made up by the INI reader (in brackets, so no INI key can clash).
     func container(_ key: String) -> String { form == .json ? key : "[\(key)]" }
 
@@ -59,7 +67,7 @@ struct Validator {
             }
             guard known.contains(member.key) else {
                 var hint = Suggestion.didYouMean(member.key, in: known.filter { !$0.hasPrefix("[") })
-                if form == .ini && member.key == "zgen" && what == "[zgen]" { hint = "; the INI form calls it `version`" }
+                if form == .ini, let iniHint = Self.iniHints[member.key] { hint = iniHint }
                 diagnostics.error("unknown key `\(member.key)` in \(what)" + hint, at: member.keyLocation)
                 continue
             }
@@ -516,7 +524,19 @@ struct Validator {
             diagnostics.error("\(what) needs `endpoint`", at: member.keyLocation)
             ok = false
         }
-        guard let socket else { return nil }
+        guard let socket else {
+            // Still check what does not depend on the socket type.
+            for key in ["hwm", "queue"] {
+                if let m = keys[key] { _ = integer(m, in: 0...Int(Int32.max)) }
+            }
+            if let m = keys["linger"] { _ = integer(m, in: -1...Int(Int32.max)) }
+            if let m = keys["options"] { _ = validateOptions(m.value, socket: nil) }
+            for key in ["message", "send", "recv"] {
+                guard let m = keys[key], let name = string(m), !validMessages.contains(name), !declaredMessages.contains(name) else { continue }
+                diagnostics.error("unknown message `\(name)`" + Suggestion.didYouMean(name, in: messages.map(\.name)), at: m.value.location)
+            }
+            return nil
+        }
         var channel = Channel(name: member.key, identifierPart: part, socket: socket, endpoints: endpoints, bind: bind)
 
         // subscribe
@@ -645,7 +665,7 @@ struct Validator {
         return (channel, keys, endpointLocations)
     }
 
-    mutating func validateOptions(_ node: Node, socket: SocketKind) -> ChannelOptionValues? {
+    mutating func validateOptions(_ node: Node, socket: SocketKind?) -> ChannelOptionValues? {
         guard let keys = object(node, "`options`", known: Self.optionKeys) else { return nil }
         var options = ChannelOptionValues()
         var ok = true
@@ -666,7 +686,7 @@ struct Validator {
         flag("immediate") { $0.immediate = $1 }
         flag("routerMandatory") { $0.routerMandatory = $1 }
         flag("tcpKeepalive") { $0.tcpKeepalive = $1 }
-        if let m = keys["routerMandatory"], socket != .router {
+        if let m = keys["routerMandatory"], let socket, socket != .router {
             diagnostics.error("`routerMandatory` applies only to ROUTER sockets, not \(socket.rawValue)", at: m.keyLocation)
             ok = false
         }
