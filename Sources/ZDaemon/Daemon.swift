@@ -256,10 +256,17 @@ public final class Daemon {
             if spec.socket.canSend { try set(.sendHWM(spec.hwm)) }
             if spec.socket.canReceive { try set(.receiveHWM(spec.hwm)) }
             for option in spec.options.socketOptions { try set(option) }
-            for prefix in spec.subscribe { try set(.subscribe(Array(prefix.utf8))) }
+            if spec.socket == .sub {
+                for prefix in spec.subscribe { try set(.subscribe(Array(prefix.utf8))) }
+            }
             var bound: [String] = []
             for endpoint in spec.endpoints {
                 if spec.bind { bound.append(try socket.bind(endpoint)) } else { try socket.connect(endpoint) }
+            }
+            if spec.socket == .xsub {
+                // XSUB subscribes by message (0x01 + prefix). libzmq remembers each subscription
+                // and sends it to every publisher that connects later, so once is enough.
+                for prefix in spec.subscribe { _ = try socket.send([[1] + Array(prefix.utf8)], dontWait: true) }
             }
             channel.boundEndpoints = bound
         } catch {
