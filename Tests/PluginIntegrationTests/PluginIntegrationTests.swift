@@ -27,6 +27,18 @@ struct PluginIntegrationTests {
                 ? try ReadmeExample.localManifest(file.contents, zgenPath: zgen.path) : file.contents
             try write(contents, to: directory.appendingPathComponent(file.path))
         }
+        // Sources left from an earlier README (or an interrupted test) must not build along.
+        let sources = directory.appendingPathComponent("Sources")
+        let wanted = Set(files.map(\.path))
+        for relative in (try? FileManager.default.subpathsOfDirectory(atPath: sources.path)) ?? [] {
+            var isDirectory: ObjCBool = false
+            let url = sources.appendingPathComponent(relative)
+            if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue,
+                !wanted.contains("Sources/\(relative)")
+            {
+                try FileManager.default.removeItem(at: url)
+            }
+        }
         return (directory, files)
     }
 
