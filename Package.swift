@@ -120,7 +120,7 @@ let package = Package(
             name: "zkeys",
             dependencies: ["ZDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "SecurityTests", dependencies: ["ZDaemon", "CZeroMQ", "INIFormat", "zkeys"]),
+        .testTarget(name: "SecurityTests", dependencies: ["ZDaemon", "CZeroMQ", "INIFormat", "ZGenCore", "zkeys"], exclude: ["Example"]),
         // Compiles the golden generated files and runs generated daemons exchanging typed messages.
         .testTarget(name: "ZGenGoldenTests", dependencies: ["ZDaemon"], path: "Tests/ZGenCoreTests/Golden", exclude: ["Schemas"]),
     ],

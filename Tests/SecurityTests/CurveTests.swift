@@ -232,3 +232,50 @@ struct CurveTests {
         }
     }
 }
+
+/// Interoperability with pyzmq (skipped without python3 + pyzmq): its certificates load here,
+/// ours load there, and a pyzmq CURVE client gets through our ZAP handler.
+@Suite("CURVE interop with pyzmq")
+struct PyZMQInteropTests {
+    static let python: URL? = {
+        let python = URL(fileURLWithPath: "/usr/bin/env")
+        guard let result = try? run(python, ["python3", "-c", "import zmq, zmq.auth"]), result.status == 0 else { return nil }
+        return python
+    }()
+
+    @Test(.enabled(if: python != nil, "python3 with pyzmq is not installed"))
+    func certificatesAndAClientFromPyzmq() throws {
+        let python = try #require(Self.python)
+        let scratch = try Scratch()
+        // pyzmq's certificates load here (once the secret is made private: pyzmq leaves it to the umask).
+        let made = try run(python, ["python3", "-c", "import zmq.auth, sys; zmq.auth.create_certificates(sys.argv[1], 'py')", scratch.path])
+        #expect(made.status == 0, "\(made.stderr)")
+        chmod(scratch.file("py.key_secret"), 0o600)
+        let pyPair = try CurveKeyFile.readKeyPair(path: scratch.file("py.key_secret"))
+        #expect(try CurveKeyFile.readPublicKey(path: scratch.file("py.key")) == pyPair.publicKey)
+        // Ours load there, and pyzmq's client (with its own pair) gets through our allow-list.
+        let serverPair = try CurveKeyPair.generate()
+        try CurveKeyFile.write(serverPair, to: scratch.file("server.key"))
+        let context = try ZMQContext()
+        let zap = try ZAPHandler.register(domain: "py", policy: try ZAPPolicy(allowedKeys: [pyPair.publicKey]), context: context)
+        defer { zap.cancel() }
+        let pull = try Socket(.pull, context: context, name: "py")
+        try pull.applyCurve(.server(serverPair), zapDomain: "py")
+        let endpoint = try pull.bind("tcp://127.0.0.1:*")
+        let script = """
+            import sys, zmq, zmq.auth
+            server_public, _ = zmq.auth.load_certificate(sys.argv[1])
+            public, secret = zmq.auth.load_certificate(sys.argv[2])
+            push = zmq.Context.instance().socket(zmq.PUSH)
+            push.curve_serverkey, push.curve_publickey, push.curve_secretkey = server_public, public, secret
+            push.linger = 5000
+            push.connect(sys.argv[3])
+            push.send(b"hello from pyzmq")
+            push.close()
+            """
+        let client = try run(python, ["python3", "-c", script, scratch.file("server.key"), scratch.file("py.key_secret"), endpoint])
+        #expect(client.status == 0, "\(client.stderr)")
+        #expect(try pull.receive(timeout: .seconds(10))?.first == Array("hello from pyzmq".utf8))
+        #expect(zap.handler.statistics.accepted == 1)
+    }
+}

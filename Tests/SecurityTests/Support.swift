@@ -288,3 +288,11 @@ extension Array where Element == UInt8 {
 func port(of endpoint: String) -> UInt16 {
     UInt16(endpoint.split(separator: ":").last.map(String.init) ?? "") ?? 0
 }
+
+/// A Sendable, lock-protected value shared between a daemon's thread and the test.
+final class Box<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+    var get: Value { value.withLock { $0 } }
+    func update<R: Sendable>(_ body: (inout Value) -> R) -> R { value.withLock { body(&$0) } }
+}

@@ -7,6 +7,12 @@ extension SecurityConfiguration {
 
 /// What the daemon does to a CURVE channel's socket before binding or connecting it.
 enum CurveChannel {
+    /// The start-up error of a CURVE channel when the daemon has no security configuration.
+    static func unconfigured(daemon: String, channel: String, isServer: Bool) -> String {
+        "\(daemon) channel \(channel) is a CURVE channel but no keys are configured (set curve_secret_key_file and the "
+            + "\(isServer ? "client policy" : "server's public key") in [run:security] or [run:\(daemon).\(channel)])"
+    }
+
     /// Checks CURVE support and the channel's keys, registers the server's client policy with
     /// the context's ZAP handler (once: `registration` keeps it across socket reopens), then
     /// sets the socket's CURVE options. Any missing piece is an error: never plaintext.
@@ -17,9 +23,7 @@ enum CurveChannel {
         let subject = "\(daemon) channel \(channel)"
         try CurveSupport.require(for: subject)
         guard let security else {
-            throw SecurityConfigurationError(
-                "\(subject) is a CURVE channel but no keys are configured (set curve_secret_key_file and the "
-                    + "\(isServer ? "client policy" : "server's public key") in [run:security] or [run:\(daemon).\(channel)])")
+            throw SecurityConfigurationError(unconfigured(daemon: daemon, channel: channel, isServer: isServer))
         }
         let (role, policy) = try security.role(forChannel: channel, daemon: daemon, isServer: isServer)
         let domain = SecurityConfiguration.zapDomain(daemon: daemon, channel: channel)
