@@ -23,6 +23,7 @@ final class Channel {
     private let sentMetric: Counter
     private let droppedMetric: Counter
     private let handlerErrorsMetric: Counter
+    private let refusedMetric: Counter
     /// Reused receive buffer.
     @exclusivity(unchecked) var frames: [Frame] = []
     /// Messages the socket could not take yet (bounded by `spec.queue`); `pendingHead` is the
@@ -66,6 +67,7 @@ final class Channel {
         sentMetric = Counter(label: "\(metricsPrefix)_sent", dimensions: dimensions, factory: factory)
         droppedMetric = Counter(label: "\(metricsPrefix)_dropped", dimensions: dimensions, factory: factory)
         handlerErrorsMetric = Counter(label: "\(metricsPrefix)_handler_errors", dimensions: dimensions, factory: factory)
+        refusedMetric = Counter(label: "\(metricsPrefix)_refused", dimensions: dimensions, factory: factory)
     }
 
     /// Pushes the counts accumulated since the last call to swift-metrics (batched, so the
@@ -80,6 +82,9 @@ final class Channel {
         }
         if counters.handlerErrors != reported.handlerErrors {
             handlerErrorsMetric.increment(by: Int64(counters.handlerErrors - reported.handlerErrors))
+        }
+        if counters.refused != reported.refused {
+            refusedMetric.increment(by: Int64(counters.refused - reported.refused))
         }
         reported = counters
     }

@@ -206,6 +206,12 @@ public final class Daemon {
         self.channel(channel, "queuedSends").pendingCount
     }
 
+    /// Whether a channel's socket events are observed (``DaemonConfiguration/monitorSocketEvents``
+    /// or an ``onSocketEvent(_:_:)`` handler), so that ``liveConnections(_:)`` means something.
+    public func monitorsSocketEvents(_ channel: Int) -> Bool {
+        self.channel(channel, "monitorsSocketEvents").monitor != nil
+    }
+
     /// The raw socket of a channel (`nil` when closed). For options and diagnostics; do not
     /// receive on it.
     public func socket(_ channel: Int) -> Socket? {
@@ -601,12 +607,21 @@ public final class Daemon {
     private func enqueueOrSend(_ frames: [Frame], on channel: Channel) throws {
         guard let socket = channel.socket else { throw ZDaemonError("channel \(channel.spec.name) is not open") }
         if channel.pendingCount == 0 {
-            if try socket.send(frames, dontWait: true) {
+            let sent: Bool
+            do {
+                sent = try socket.send(frames, dontWait: true)
+            } catch {
+                // e.g. EHOSTUNREACH: a ROUTER with routerMandatory and no such peer.
+                channel.counters.refused += 1
+                throw error
+            }
+            if sent {
                 channel.counters.sent += 1
                 return
             }
         }
         guard channel.pendingCount < channel.spec.queue else {
+            channel.counters.refused += 1
             throw ChannelFullError(channel: channel.spec.name, queued: channel.pendingCount)
         }
         channel.enqueue(frames)

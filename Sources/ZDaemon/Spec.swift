@@ -213,7 +213,7 @@ public struct DaemonConfiguration: Sendable {
     /// At most this many already-queued messages per channel are handled at terminate.
     public var terminateDrainLimit: Int
     /// Prefix of the swift-metrics labels (`<prefix>_received`, `_sent`, `_dropped`,
-    /// `_handler_errors`; dimensions `daemon` and `channel`).
+    /// `_handler_errors`, `_refused`; dimensions `daemon` and `channel`).
     public var metricsPrefix: String
     /// Where the counters go; `nil` = the bootstrapped `MetricsSystem.factory`.
     public var metricsFactory: (any MetricsFactory)?
@@ -261,12 +261,17 @@ public struct ChannelCounters: Sendable, Equatable {
     public var dropped: Int
     /// Handler calls that threw any other error.
     public var handlerErrors: Int
+    /// Sends that threw instead of sending: ``ChannelFullError`` (the socket was at its
+    /// high-water mark and the channel's queue was full, including an XPUB with no-drop) or a
+    /// libzmq refusal such as a ROUTER's unroutable peer under `routerMandatory` (EHOSTUNREACH).
+    public var refused: Int
 
     /// Creates counts.
-    public init(received: Int = 0, sent: Int = 0, dropped: Int = 0, handlerErrors: Int = 0) {
+    public init(received: Int = 0, sent: Int = 0, dropped: Int = 0, handlerErrors: Int = 0, refused: Int = 0) {
         self.received = received
         self.sent = sent
         self.dropped = dropped
         self.handlerErrors = handlerErrors
+        self.refused = refused
     }
 }
