@@ -262,7 +262,7 @@ public final class Daemon {
             if spec.socket.canSend { try set(.sendHWM(spec.hwm)) }
             if spec.socket.canReceive { try set(.receiveHWM(spec.hwm)) }
             for option in spec.options.socketOptions { try set(option) }
-            if spec.socket == .sub {
+            if spec.socket != .xsub {  // on anything but SUB, this throws the "does not apply" error
                 for prefix in spec.subscribe { try set(.subscribe(Array(prefix.utf8))) }
             }
             var bound: [String] = []
