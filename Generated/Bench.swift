@@ -42,6 +42,11 @@ public enum Bench {
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
         func daemonDidStart(_ daemon: Sink) throws
+
+        /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
+        /// the channel named `channel`, only when `DaemonConfiguration.monitorSocketEvents` is true: observing costs
+        /// a monitor socket per channel, so it is off by default. Optional: the default does nothing.
+        func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Sink) throws
     }
 
     /// Receives a stream of payloads as fast as the sender can push them.
@@ -91,6 +96,14 @@ public enum Bench {
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
             }
+            if configuration.monitorSocketEvents {
+                for (index, channel) in Self.spec.channels.enumerated() {
+                    let name = channel.name
+                    daemon.onSocketEvent(index) { [unowned self] event in
+                        try self.handlers.onSocketEvent(event, channel: name, daemon: self)
+                    }
+                }
+            }
         }
 
         /// Opens the channels and runs the loop on the calling thread until the daemon terminates.
@@ -121,6 +134,11 @@ public enum Bench {
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
         func daemonDidStart(_ daemon: Subscriber) throws
+
+        /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
+        /// the channel named `channel`, only when `DaemonConfiguration.monitorSocketEvents` is true: observing costs
+        /// a monitor socket per channel, so it is off by default. Optional: the default does nothing.
+        func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Subscriber) throws
     }
 
     /// One of several subscribers to a broadcast stream.
@@ -170,6 +188,14 @@ public enum Bench {
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
             }
+            if configuration.monitorSocketEvents {
+                for (index, channel) in Self.spec.channels.enumerated() {
+                    let name = channel.name
+                    daemon.onSocketEvent(index) { [unowned self] event in
+                        try self.handlers.onSocketEvent(event, channel: name, daemon: self)
+                    }
+                }
+            }
         }
 
         /// Opens the channels and runs the loop on the calling thread until the daemon terminates.
@@ -200,6 +226,11 @@ public enum Bench {
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
         func daemonDidStart(_ daemon: Requester) throws
+
+        /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
+        /// the channel named `channel`, only when `DaemonConfiguration.monitorSocketEvents` is true: observing costs
+        /// a monitor socket per channel, so it is off by default. Optional: the default does nothing.
+        func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Requester) throws
     }
 
     /// Sends a request, waits for the echo, sends the next: one round trip at a time.
@@ -254,6 +285,14 @@ public enum Bench {
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
             }
+            if configuration.monitorSocketEvents {
+                for (index, channel) in Self.spec.channels.enumerated() {
+                    let name = channel.name
+                    daemon.onSocketEvent(index) { [unowned self] event in
+                        try self.handlers.onSocketEvent(event, channel: name, daemon: self)
+                    }
+                }
+            }
         }
 
         /// Sends a `Payload` on `echo` (REQ, binds tcp://127.0.0.1:*). Throws if the previous request has not been answered yet.
@@ -285,14 +324,23 @@ public enum Bench {
 extension Bench.SinkHandlers {
     /// Does nothing: override it to start timers or send a first message.
     public func daemonDidStart(_ daemon: Bench.Sink) throws {}
+
+    /// Does nothing: override it to react to connections coming and going (the runtime logs and counts them anyway).
+    public func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Bench.Sink) throws {}
 }
 
 extension Bench.SubscriberHandlers {
     /// Does nothing: override it to start timers or send a first message.
     public func daemonDidStart(_ daemon: Bench.Subscriber) throws {}
+
+    /// Does nothing: override it to react to connections coming and going (the runtime logs and counts them anyway).
+    public func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Bench.Subscriber) throws {}
 }
 
 extension Bench.RequesterHandlers {
     /// Does nothing: override it to start timers or send a first message.
     public func daemonDidStart(_ daemon: Bench.Requester) throws {}
+
+    /// Does nothing: override it to react to connections coming and going (the runtime logs and counts them anyway).
+    public func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Bench.Requester) throws {}
 }

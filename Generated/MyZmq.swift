@@ -39,6 +39,11 @@ public enum MyZmq {
     public protocol MyServerHandlers: AnyObject {
         /// Called on the loop once every channel is open: start timers or send a first message here.
         func daemonDidStart(_ daemon: MyServer) throws
+
+        /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
+        /// the channel named `channel`, only when `DaemonConfiguration.monitorSocketEvents` is true: observing costs
+        /// a monitor socket per channel, so it is off by default. Optional: the default does nothing.
+        func onSocketEvent(_ event: SocketEvent, channel: String, daemon: MyServer) throws
     }
 
     /// Counts messages every 2 seconds: odd ones go out as jobs, even ones as broadcasts.
@@ -101,6 +106,14 @@ public enum MyZmq {
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
             }
+            if configuration.monitorSocketEvents {
+                for (index, channel) in Self.spec.channels.enumerated() {
+                    let name = channel.name
+                    daemon.onSocketEvent(index) { [unowned self] event in
+                        try self.handlers.onSocketEvent(event, channel: name, daemon: self)
+                    }
+                }
+            }
         }
 
         /// Sends a `Text` on `job` (PUSH, binds tcp://*:9090).
@@ -144,6 +157,11 @@ public enum MyZmq {
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
         func daemonDidStart(_ daemon: MyWorker) throws
+
+        /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
+        /// the channel named `channel`, only when `DaemonConfiguration.monitorSocketEvents` is true: observing costs
+        /// a monitor socket per channel, so it is off by default. Optional: the default does nothing.
+        func onSocketEvent(_ event: SocketEvent, channel: String, daemon: MyWorker) throws
     }
 
     /// Logs every job and broadcast; terminates on the broadcast `EXIT`.
@@ -212,6 +230,14 @@ public enum MyZmq {
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
             }
+            if configuration.monitorSocketEvents {
+                for (index, channel) in Self.spec.channels.enumerated() {
+                    let name = channel.name
+                    daemon.onSocketEvent(index) { [unowned self] event in
+                        try self.handlers.onSocketEvent(event, channel: name, daemon: self)
+                    }
+                }
+            }
         }
 
         /// Opens the channels and runs the loop on the calling thread until the daemon terminates.
@@ -238,9 +264,15 @@ public enum MyZmq {
 extension MyZmq.MyServerHandlers {
     /// Does nothing: override it to start timers or send a first message.
     public func daemonDidStart(_ daemon: MyZmq.MyServer) throws {}
+
+    /// Does nothing: override it to react to connections coming and going (the runtime logs and counts them anyway).
+    public func onSocketEvent(_ event: SocketEvent, channel: String, daemon: MyZmq.MyServer) throws {}
 }
 
 extension MyZmq.MyWorkerHandlers {
     /// Does nothing: override it to start timers or send a first message.
     public func daemonDidStart(_ daemon: MyZmq.MyWorker) throws {}
+
+    /// Does nothing: override it to react to connections coming and going (the runtime logs and counts them anyway).
+    public func onSocketEvent(_ event: SocketEvent, channel: String, daemon: MyZmq.MyWorker) throws {}
 }

@@ -89,6 +89,9 @@ struct Renderer {
             block("extension \(namespace).\(daemon.typeName)Handlers") { r in
                 r.doc("Does nothing: override it to start timers or send a first message.")
                 r.line("\(r.a)func daemonDidStart(_ daemon: \(r.namespace).\(daemon.typeName)) throws {}")
+                r.line()
+                r.doc("Does nothing: override it to react to connections coming and going (the runtime logs and counts them anyway).")
+                r.line("\(r.a)func onSocketEvent(_ event: SocketEvent, channel: String, daemon: \(r.namespace).\(daemon.typeName)) throws {}")
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -255,6 +258,11 @@ struct Renderer {
             }
             r.doc("Called on the loop once every channel is open: start timers or send a first message here.")
             r.line("func daemonDidStart(_ daemon: \(d)) throws")
+            r.line()
+            r.doc("Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of")
+            r.doc("the channel named `channel`, only when `DaemonConfiguration.monitorSocketEvents` is true: observing costs")
+            r.doc("a monitor socket per channel, so it is off by default. Optional: the default does nothing.")
+            r.line("func onSocketEvent(_ event: SocketEvent, channel: String, daemon: \(d)) throws")
         }
     }
 
@@ -369,6 +377,14 @@ struct Renderer {
                 }
                 r.block("daemon.onStart { [unowned self] in") { r in
                     r.line("try self.handlers.daemonDidStart(self)")
+                }
+                r.block("if configuration.monitorSocketEvents") { r in
+                    r.block("for (index, channel) in Self.spec.channels.enumerated()") { r in
+                        r.line("let name = channel.name")
+                        r.block("daemon.onSocketEvent(index) { [unowned self] event in") { r in
+                            r.line("try self.handlers.onSocketEvent(event, channel: name, daemon: self)")
+                        }
+                    }
                 }
             }
             for (index, channel) in daemon.channels.enumerated() {

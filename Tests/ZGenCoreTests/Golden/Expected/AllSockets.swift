@@ -284,6 +284,11 @@ public enum AllSockets {
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
         func daemonDidStart(_ daemon: Hub) throws
+
+        /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
+        /// the channel named `channel`, only when `DaemonConfiguration.monitorSocketEvents` is true: observing costs
+        /// a monitor socket per channel, so it is off by default. Optional: the default does nothing.
+        func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Hub) throws
     }
 
     /// The `Hub` daemon.
@@ -422,6 +427,14 @@ public enum AllSockets {
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
             }
+            if configuration.monitorSocketEvents {
+                for (index, channel) in Self.spec.channels.enumerated() {
+                    let name = channel.name
+                    daemon.onSocketEvent(index) { [unowned self] event in
+                        try self.handlers.onSocketEvent(event, channel: name, daemon: self)
+                    }
+                }
+            }
         }
 
         /// Sends a `Scalars` on `scalars` (PUSH, binds inproc://all-scalars).
@@ -496,6 +509,11 @@ public enum AllSockets {
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
         func daemonDidStart(_ daemon: Spoke) throws
+
+        /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
+        /// the channel named `channel`, only when `DaemonConfiguration.monitorSocketEvents` is true: observing costs
+        /// a monitor socket per channel, so it is off by default. Optional: the default does nothing.
+        func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Spoke) throws
     }
 
     /// Connects to every channel of Hub.
@@ -645,6 +663,14 @@ public enum AllSockets {
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
             }
+            if configuration.monitorSocketEvents {
+                for (index, channel) in Self.spec.channels.enumerated() {
+                    let name = channel.name
+                    daemon.onSocketEvent(index) { [unowned self] event in
+                        try self.handlers.onSocketEvent(event, channel: name, daemon: self)
+                    }
+                }
+            }
         }
 
         /// Subscribes by sending [1] + prefix itself.
@@ -693,9 +719,15 @@ public enum AllSockets {
 extension AllSockets.HubHandlers {
     /// Does nothing: override it to start timers or send a first message.
     public func daemonDidStart(_ daemon: AllSockets.Hub) throws {}
+
+    /// Does nothing: override it to react to connections coming and going (the runtime logs and counts them anyway).
+    public func onSocketEvent(_ event: SocketEvent, channel: String, daemon: AllSockets.Hub) throws {}
 }
 
 extension AllSockets.SpokeHandlers {
     /// Does nothing: override it to start timers or send a first message.
     public func daemonDidStart(_ daemon: AllSockets.Spoke) throws {}
+
+    /// Does nothing: override it to react to connections coming and going (the runtime logs and counts them anyway).
+    public func onSocketEvent(_ event: SocketEvent, channel: String, daemon: AllSockets.Spoke) throws {}
 }

@@ -147,6 +147,11 @@ public enum Keywords {
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
         func daemonDidStart(_ daemon: Struct) throws
+
+        /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
+        /// the channel named `channel`, only when `DaemonConfiguration.monitorSocketEvents` is true: observing costs
+        /// a monitor socket per channel, so it is off by default. Optional: the default does nothing.
+        func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Struct) throws
     }
 
     /// The `struct` daemon.
@@ -307,6 +312,14 @@ public enum Keywords {
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
             }
+            if configuration.monitorSocketEvents {
+                for (index, channel) in Self.spec.channels.enumerated() {
+                    let name = channel.name
+                    daemon.onSocketEvent(index) { [unowned self] event in
+                        try self.handlers.onSocketEvent(event, channel: name, daemon: self)
+                    }
+                }
+            }
         }
 
         /// Sends a `DefaultMessage` on `Type` (PAIR, binds inproc://kw-type).
@@ -369,6 +382,11 @@ public enum Keywords {
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
         func daemonDidStart(_ daemon: _9Tails) throws
+
+        /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
+        /// the channel named `channel`, only when `DaemonConfiguration.monitorSocketEvents` is true: observing costs
+        /// a monitor socket per channel, so it is off by default. Optional: the default does nothing.
+        func onSocketEvent(_ event: SocketEvent, channel: String, daemon: _9Tails) throws
     }
 
     /// The `9-tails` daemon.
@@ -531,6 +549,14 @@ public enum Keywords {
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
             }
+            if configuration.monitorSocketEvents {
+                for (index, channel) in Self.spec.channels.enumerated() {
+                    let name = channel.name
+                    daemon.onSocketEvent(index) { [unowned self] event in
+                        try self.handlers.onSocketEvent(event, channel: name, daemon: self)
+                    }
+                }
+            }
         }
 
         /// Sends a `Class` on `class` (PUSH, connects inproc://kw-class).
@@ -587,9 +613,15 @@ public enum Keywords {
 extension Keywords.StructHandlers {
     /// Does nothing: override it to start timers or send a first message.
     public func daemonDidStart(_ daemon: Keywords.Struct) throws {}
+
+    /// Does nothing: override it to react to connections coming and going (the runtime logs and counts them anyway).
+    public func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Keywords.Struct) throws {}
 }
 
 extension Keywords._9TailsHandlers {
     /// Does nothing: override it to start timers or send a first message.
     public func daemonDidStart(_ daemon: Keywords._9Tails) throws {}
+
+    /// Does nothing: override it to react to connections coming and going (the runtime logs and counts them anyway).
+    public func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Keywords._9Tails) throws {}
 }

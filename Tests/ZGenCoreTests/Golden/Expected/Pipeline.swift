@@ -61,6 +61,11 @@ public enum Pipeline {
     public protocol ProducerHandlers: AnyObject {
         /// Called on the loop once every channel is open: start timers or send a first message here.
         func daemonDidStart(_ daemon: Producer) throws
+
+        /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
+        /// the channel named `channel`, only when `DaemonConfiguration.monitorSocketEvents` is true: observing costs
+        /// a monitor socket per channel, so it is off by default. Optional: the default does nothing.
+        func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Producer) throws
     }
 
     /// The `Producer` daemon.
@@ -107,6 +112,14 @@ public enum Pipeline {
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
             }
+            if configuration.monitorSocketEvents {
+                for (index, channel) in Self.spec.channels.enumerated() {
+                    let name = channel.name
+                    daemon.onSocketEvent(index) { [unowned self] event in
+                        try self.handlers.onSocketEvent(event, channel: name, daemon: self)
+                    }
+                }
+            }
         }
 
         /// Sends an `Item` on `out` (PUSH, binds tcp://*:7101, ipc:///tmp/zgen-pipeline-producer).
@@ -142,6 +155,11 @@ public enum Pipeline {
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
         func daemonDidStart(_ daemon: Stage) throws
+
+        /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
+        /// the channel named `channel`, only when `DaemonConfiguration.monitorSocketEvents` is true: observing costs
+        /// a monitor socket per channel, so it is off by default. Optional: the default does nothing.
+        func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Stage) throws
     }
 
     /// Forwards items; pauses its input while its output is backed up.
@@ -207,6 +225,14 @@ public enum Pipeline {
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
             }
+            if configuration.monitorSocketEvents {
+                for (index, channel) in Self.spec.channels.enumerated() {
+                    let name = channel.name
+                    daemon.onSocketEvent(index) { [unowned self] event in
+                        try self.handlers.onSocketEvent(event, channel: name, daemon: self)
+                    }
+                }
+            }
         }
 
         /// Sends an `Item` on `output` (PUSH, binds tcp://127.0.0.1:7102).
@@ -244,6 +270,11 @@ public enum Pipeline {
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
         func daemonDidStart(_ daemon: Consumer) throws
+
+        /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
+        /// the channel named `channel`, only when `DaemonConfiguration.monitorSocketEvents` is true: observing costs
+        /// a monitor socket per channel, so it is off by default. Optional: the default does nothing.
+        func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Consumer) throws
     }
 
     /// The `Consumer` daemon.
@@ -293,6 +324,14 @@ public enum Pipeline {
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
             }
+            if configuration.monitorSocketEvents {
+                for (index, channel) in Self.spec.channels.enumerated() {
+                    let name = channel.name
+                    daemon.onSocketEvent(index) { [unowned self] event in
+                        try self.handlers.onSocketEvent(event, channel: name, daemon: self)
+                    }
+                }
+            }
         }
 
         /// Opens the channels and runs the loop on the calling thread until the daemon terminates.
@@ -319,14 +358,23 @@ public enum Pipeline {
 extension Pipeline.ProducerHandlers {
     /// Does nothing: override it to start timers or send a first message.
     public func daemonDidStart(_ daemon: Pipeline.Producer) throws {}
+
+    /// Does nothing: override it to react to connections coming and going (the runtime logs and counts them anyway).
+    public func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Pipeline.Producer) throws {}
 }
 
 extension Pipeline.StageHandlers {
     /// Does nothing: override it to start timers or send a first message.
     public func daemonDidStart(_ daemon: Pipeline.Stage) throws {}
+
+    /// Does nothing: override it to react to connections coming and going (the runtime logs and counts them anyway).
+    public func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Pipeline.Stage) throws {}
 }
 
 extension Pipeline.ConsumerHandlers {
     /// Does nothing: override it to start timers or send a first message.
     public func daemonDidStart(_ daemon: Pipeline.Consumer) throws {}
+
+    /// Does nothing: override it to react to connections coming and going (the runtime logs and counts them anyway).
+    public func onSocketEvent(_ event: SocketEvent, channel: String, daemon: Pipeline.Consumer) throws {}
 }
