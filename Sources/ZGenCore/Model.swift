@@ -186,6 +186,8 @@ public struct ChannelOptionValues: Sendable, Hashable {
     public var routerMandatory: Bool?
     /// ZMQ_TCP_KEEPALIVE.
     public var tcpKeepalive: Bool?
+    /// ZMQ_XPUB_NODROP (XPUB only): refuse at the high-water mark instead of dropping.
+    public var xpubNoDrop: Bool?
 
     /// Creates options, all libzmq defaults.
     public init() {}

@@ -304,6 +304,7 @@ struct Renderer {
                 if let v = o.immediate { parts.append("immediate: \(optional(v))") }
                 if let v = o.routerMandatory { parts.append("routerMandatory: \(optional(v))") }
                 if let v = o.tcpKeepalive { parts.append("tcpKeepalive: \(optional(v))") }
+                if let v = o.xpubNoDrop { parts.append("xpubNoDrop: \(optional(v))") }
                 line("options: ChannelOptions(\(parts.joined(separator: ", "))),")
             }
             line("description: \(optional(channel.description))")

@@ -29,7 +29,7 @@ struct Validator {
     ]
     static let optionKeys = [
         "reconnectIvl", "reconnectIvlMax", "heartbeatIvl", "heartbeatTimeout", "heartbeatTtl", "immediate",
-        "routerMandatory", "tcpKeepalive",
+        "routerMandatory", "tcpKeepalive", "xpubNoDrop",
     ]
 
     /// What to say about a JSON-form key written in an INI section.
@@ -686,8 +686,13 @@ struct Validator {
         flag("immediate") { $0.immediate = $1 }
         flag("routerMandatory") { $0.routerMandatory = $1 }
         flag("tcpKeepalive") { $0.tcpKeepalive = $1 }
+        flag("xpubNoDrop") { $0.xpubNoDrop = $1 }
         if let m = keys["routerMandatory"], let socket, socket != .router {
             diagnostics.error("`routerMandatory` applies only to ROUTER sockets, not \(socket.rawValue)", at: m.keyLocation)
+            ok = false
+        }
+        if let m = keys["xpubNoDrop"], let socket, socket != .xpub {
+            diagnostics.error("`xpubNoDrop` applies only to XPUB sockets, not \(socket.rawValue)", at: m.keyLocation)
             ok = false
         }
         return ok ? options : nil

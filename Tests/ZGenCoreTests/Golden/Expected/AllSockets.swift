@@ -351,7 +351,7 @@ public enum AllSockets {
                     timeout: nil,
                     drainedBy: nil,
                     drains: nil,
-                    options: ChannelOptions(),
+                    options: ChannelOptions(xpubNoDrop: true),
                     description: nil
                 ),
                 ChannelSpec(
