@@ -212,6 +212,12 @@ public final class Daemon {
         self.channel(channel, "monitorsSocketEvents").monitor != nil
     }
 
+    /// Whether reading a channel is paused because the channel that drains it (`drainedBy`)
+    /// has its send queue backed up (see ``queuedSends(_:)``).
+    public func isReceivePaused(_ channel: Int) -> Bool {
+        self.channel(channel, "isReceivePaused").paused
+    }
+
     /// The raw socket of a channel (`nil` when closed). For options and diagnostics; do not
     /// receive on it.
     public func socket(_ channel: Int) -> Socket? {

@@ -185,6 +185,7 @@ public enum DaemonProcess {
         daemonConfiguration.title = title
         daemonConfiguration.blockingThreshold = .milliseconds(Int64((options.blockingLogThreshold * 1000).rounded()))
         daemonConfiguration.channels = configuration.overrides[program.spec.name] ?? [:]
+        daemonConfiguration.monitorSocketEvents = options.socketEvents
         let context = DaemonContext(
             configuration: daemonConfiguration, settings: configuration.settings(app: program.spec.app), title: title,
             instance: options.instance)
@@ -427,22 +428,34 @@ public struct ProcessDaemonService: Service {
         }
     }
 
-    /// Logs the daemon's state on its loop: per channel its socket, endpoints, counters and
-    /// queued sends.
+    /// Logs the daemon's state on its loop: per channel its socket, endpoints, counters, the
+    /// depth of the runtime's send queue (of its bound), whether its input is paused by flow
+    /// control, and its live connections (connects and accepts minus disconnects; known only
+    /// while socket events are observed: `--socket-events`).
     func dumpState() {
         guard let handle = handleBox.withLock({ $0 }) else { return }
         let logger = self.logger
         let title = context.title
         handle.execute { (daemon: Daemon) in
             logger.info("\(daemon.spec.name) state (\(title), pid \(getpid())): \(daemon.spec.channels.count) channels, terminating: \(daemon.isTerminating)")
-            for index in daemon.spec.channels.indices {
-                let spec = daemon.channelSpec(index)
-                let counters = daemon.counters(index)
-                let endpoints = spec.bind ? daemon.boundEndpoints(index) : spec.endpoints
-                logger.info(
-                    "\(daemon.spec.name) channel \(spec.name) \(spec.socket.rawValue) \(spec.bind ? "bind" : "connect") \(endpoints.joined(separator: ",")): received \(counters.received), sent \(counters.sent), dropped \(counters.dropped), handler errors \(counters.handlerErrors), queued sends \(daemon.queuedSends(index))"
-                )
-            }
+            for line in Self.stateLines(daemon) { logger.info("\(line)") }
+        }
+    }
+
+    /// One line per channel of ``dumpState()``, e.g. `MyServer channel job PUSH bind
+    /// tcp://0.0.0.0:9090: received 0, sent 12, dropped 0, handler errors 0, refused 0, queued
+    /// sends 3/1000, live connections 2`. Loop thread only.
+    static func stateLines(_ daemon: Daemon) -> [String] {
+        daemon.spec.channels.indices.map { index in
+            let spec = daemon.channelSpec(index)
+            let counters = daemon.counters(index)
+            let endpoints = spec.bind ? daemon.boundEndpoints(index) : spec.endpoints
+            let connections = daemon.monitorsSocketEvents(index)
+                ? "\(daemon.liveConnections(index))" : "unknown (socket events not observed)"
+            var line = "\(daemon.spec.name) channel \(spec.name) \(spec.socket.rawValue) \(spec.bind ? "bind" : "connect") \(endpoints.joined(separator: ",")): received \(counters.received), sent \(counters.sent), dropped \(counters.dropped), handler errors \(counters.handlerErrors), refused \(counters.refused)"
+            if spec.socket.canSend { line += ", queued sends \(daemon.queuedSends(index))/\(spec.queue)" }
+            if daemon.isReceivePaused(index) { line += ", receive paused (flow control)" }
+            return line + ", live connections \(connections)"
         }
     }
 }

@@ -20,6 +20,12 @@ public struct ProcessOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("blocking-log-threshold"), help: ArgumentHelp("Log a warning when a handler or timer blocks the loop longer than this (0 = off).", valueName: "seconds"))
     public var blockingLogThreshold: Double = 5
 
+    /// `--socket-events`: observe every channel's socket events (logged, counted, passed to the
+    /// generated `onSocketEvent` hook, live connections in the SIGUSR1 dump). Off by default:
+    /// it costs a monitor socket and a poll item per channel.
+    @Flag(name: .customLong("socket-events"), help: ArgumentHelp("Observe every channel's connects, disconnects and handshake failures (logged, counted, onSocketEvent hook, live connections in the SIGUSR1 dump); costs a monitor socket per channel."))
+    public var socketEvents: Bool = false
+
     /// `--set Daemon.channel.key=value`: a channel override (repeatable); highest precedence.
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a channel setting, e.g. MyWorker.job.endpoint=tcp://host:9090 or control.endpoint=none (repeatable; beats environment and INI).", valueName: "Daemon.channel.key=value"))
     public var assignments: [String] = []

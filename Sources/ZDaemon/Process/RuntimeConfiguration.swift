@@ -46,7 +46,7 @@ public struct ControlSettings: Sendable, Equatable {
 /// (`[run:<Daemon>.<channel>]`) > schema. Keys: `endpoint`/`endpoints` (comma-separated),
 /// `bind`, `subscribe`, `hwm`, `queue`, `linger`, `timeout`, `reconnect_ivl`,
 /// `reconnect_ivl_max`, `heartbeat_ivl`, `heartbeat_timeout`, `heartbeat_ttl`, `immediate`,
-/// `router_mandatory`, `tcp_keepalive`. In INI and `--set`, the daemon `*` means every daemon
+/// `router_mandatory`, `tcp_keepalive`, `xpub_no_drop`. In INI and `--set`, the daemon `*` means every daemon
 /// that has the channel. The control channel is `[run:control] endpoint = ...` (`none` disables
 /// it), `ZGEN_CONTROL_ENDPOINT`, `--set control.endpoint=...`.
 public struct RuntimeConfiguration: Sendable {
@@ -67,7 +67,7 @@ public struct RuntimeConfiguration: Sendable {
     public static let overrideKeys: [String] = [
         "endpoint", "endpoints", "bind", "subscribe", "hwm", "queue", "linger", "timeout", "reconnect_ivl",
         "reconnect_ivl_max", "heartbeat_ivl", "heartbeat_timeout", "heartbeat_ttl", "immediate", "router_mandatory",
-        "tcp_keepalive",
+        "tcp_keepalive", "xpub_no_drop",
     ]
 
     /// Sections zgen reads (schema) and the runtime skips.
@@ -327,6 +327,7 @@ public struct RuntimeConfiguration: Sendable {
         case "immediate": override.options.immediate = try flag()
         case "router_mandatory": override.options.routerMandatory = try flag()
         case "tcp_keepalive": override.options.tcpKeepalive = try flag()
+        case "xpub_no_drop": override.options.xpubNoDrop = try flag()
         default:
             throw ConfigurationError(origin: origin,
                 message: "unknown channel key '\(key)' (expected \(overrideKeys.joined(separator: ", ")))")
