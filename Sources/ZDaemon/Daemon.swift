@@ -282,6 +282,9 @@ public final class Daemon {
             }
             channel.boundEndpoints = bound
         } catch {
+            // A failed bind or connect has already been reported to the monitor: deliver it
+            // (logged, counted, handler) before the monitor goes.
+            if channel.monitor != nil { socketEvents(channel) }
             stopMonitor(of: channel)
             socket.close(linger: 0)
             throw error

@@ -291,6 +291,30 @@ struct FlowControlTests {
     }
 }
 
+@Suite("Daemon socket events")
+struct DaemonSocketEventTests {
+    /// A channel whose bind fails: open throws, and the typed `bindFailed` event still reaches
+    /// the channel's handler, is counted and logged as a warning before the monitor goes.
+    @Test func failedBindDeliversItsTypedEvent() throws {
+        let holder = try Socket(.pull, linger: 0)
+        let endpoint = try holder.bind("tcp://127.0.0.1:*")
+        defer { holder.close(linger: 0) }
+        let logs = LogCapture()
+        var configuration = DaemonConfiguration()
+        configuration.makeLogger = logs.configurationLogger
+        let daemon = try Daemon(spec: spec("Clash", ChannelSpec(name: "in", socket: .pull, endpoints: [endpoint], bind: true)),
+                                configuration: configuration)
+        var events: [SocketEvent] = []
+        daemon.onSocketEvent(0) { events.append($0) }
+        #expect(throws: ZMQError(operation: "bind", subject: endpoint, code: EADDRINUSE)) { try daemon.open() }
+        let address = String(endpoint.dropFirst("tcp://".count))  // libzmq names it without the transport here
+        // (libzmq also reports closing the listener it had opened: `closed`.)
+        #expect(events.contains(.bindFailed(endpoint: address, code: EADDRINUSE)))
+        #expect(daemon.socketEventCounts(0)["bindFailed"] == 1)
+        #expect(logs.all.contains { $0.level == .warning && $0.message == "Clash: channel in: bind failed on \(address): Address already in use" })
+    }
+}
+
 @Suite("State dump")
 struct StateDumpTests {
     /// The SIGUSR1 dump shows each channel's send-queue depth against its bound, a paused input,
