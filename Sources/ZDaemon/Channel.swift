@@ -5,6 +5,7 @@ final class Channel {
     enum Handler {
         case none
         case receive(([Frame]) throws -> Void)
+        case receiveBorrowed((ReceivedFrames) throws -> Void)
         case request(([Frame]) throws -> [Frame])
         case routed((RoutingID, [Frame]) throws -> Void)
         case reply((Result<[Frame], RequestTimeout>) throws -> Void)

@@ -23,6 +23,11 @@ public final class Socket {
     @exclusivity(unchecked) public var defaultLinger: Int32
     /// One reusable message buffer, so receiving allocates only the frames' bytes.
     private let message: UnsafeMutablePointer<zmq_msg_t>
+    /// Reusable parts of the last message received by ``receiveBorrowed(dontWait:)`` (all
+    /// initialised, `partCapacity` of them) and their bytes, handed out as ``ReceivedFrames``.
+    @exclusivity(unchecked) private var parts: UnsafeMutablePointer<zmq_msg_t>
+    @exclusivity(unchecked) private var slices: UnsafeMutablePointer<UnsafeRawBufferPointer>
+    @exclusivity(unchecked) private var partCapacity: Int
 
     /// Creates a socket of `type` in `context` (the shared context when `nil`).
     /// - Parameter linger: linger applied at close (ms); also set on the socket right away.
@@ -38,6 +43,11 @@ public final class Socket {
         self.defaultLinger = linger
         message = .allocate(capacity: 1)
         zmq_msg_init(message)
+        partCapacity = 1
+        parts = .allocate(capacity: 1)
+        zmq_msg_init(parts)
+        slices = .allocate(capacity: 1)
+        slices.initialize(to: UnsafeRawBufferPointer(start: nil, count: 0))
         var value = linger
         zmq_setsockopt(handle, ZMQ_LINGER, &value, MemoryLayout<Int32>.size)
     }
@@ -46,6 +56,9 @@ public final class Socket {
         close(linger: defaultLinger)
         zmq_msg_close(message)
         message.deallocate()
+        for index in 0..<partCapacity { zmq_msg_close(parts + index) }
+        parts.deallocate()
+        slices.deallocate()
     }
 
     /// Whether ``close(linger:)`` has run.
@@ -214,6 +227,54 @@ public final class Socket {
         }
         if used < frames.count { frames.removeLast(frames.count - used) }
         return true
+    }
+
+    /// Receives one whole multipart message without copying it: the frames stay in libzmq's
+    /// buffers and are lent out until the next ``receiveBorrowed(dontWait:)`` on this socket
+    /// (or its close). Returns `nil` when `dontWait` is set and nothing is waiting (EAGAIN).
+    /// This is the runtime's fast path: no allocation for any frame size.
+    public func receiveBorrowed(dontWait: Bool) throws -> ReceivedFrames? {
+        let handle = try live("receive", name)
+        var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
+        var used = 0
+        while true {
+            if used == partCapacity { growParts() }
+            let part = parts + used
+            if zmq_msg_recv(part, handle, flags) < 0 {
+                let code = zmq_errno()
+                if code == EINTR { continue }
+                if code == EAGAIN && used == 0 && dontWait { return nil }
+                throw ZMQError(operation: "receive", subject: name, code: code)
+            }
+            let size = zmq_msg_size(part)
+            slices[used] = UnsafeRawBufferPointer(start: size == 0 ? nil : zmq_msg_data(part), count: size)
+            used += 1
+            if zmq_msg_more(part) == 0 { break }
+            flags = 0  // the rest of a multipart message is already here
+        }
+        return ReceivedFrames(base: slices, count: used)
+    }
+
+    private func growParts() {
+        let capacity = partCapacity * 2
+        let grown = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: capacity)
+        for index in 0..<capacity { zmq_msg_init(grown + index) }
+        for index in 0..<partCapacity {
+            zmq_msg_move(grown + index, parts + index)
+            zmq_msg_close(parts + index)
+        }
+        parts.deallocate()
+        parts = grown
+        let grownSlices = UnsafeMutablePointer<UnsafeRawBufferPointer>.allocate(capacity: capacity)
+        grownSlices.initialize(repeating: UnsafeRawBufferPointer(start: nil, count: 0), count: capacity)
+        // Moved parts may keep small frames inline, so their bytes have moved too.
+        for index in 0..<partCapacity {
+            let size = zmq_msg_size(grown + index)
+            grownSlices[index] = UnsafeRawBufferPointer(start: size == 0 ? nil : zmq_msg_data(grown + index), count: size)
+        }
+        slices.deallocate()
+        slices = grownSlices
+        partCapacity = capacity
     }
 
     /// Receives one multipart message; `nil` when `dontWait` is set and nothing is waiting.

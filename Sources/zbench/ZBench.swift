@@ -34,7 +34,19 @@ struct ZBench: ParsableCommand {
     @Flag(help: "Skip the pyzmq column even when pyzmq imports.")
     var noPython = false
 
+    @Option(help: ArgumentHelp(
+        "Run one side of one case once and print its rate, for profilers (e.g. swift-inproc-16, c-tcp-1024, swift-fanout-tcp-16).",
+        visibility: .hidden))
+    var single: String?
+
+    @Option(name: .customLong("count"), help: ArgumentHelp("Messages for --single.", visibility: .hidden))
+    var singleCount: Int = 200_000
+
     mutating func run() throws {
+        if let single {
+            print(try runSingle(single, count: singleCount))
+            return
+        }
         let pairs = max(1, self.pairs ?? (quick ? 1 : 5))
         var report = Report(machine: Machine.describe(), quick: quick, pairs: pairs)
         let scale = quick ? 0.01 : 1.0
@@ -84,6 +96,20 @@ struct ZBench: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(report).write(to: URL(fileURLWithPath: json))
             print("\nJSON written to \(json)")
+        }
+    }
+
+    /// `<c|swift>-[fanout-]<tcp|inproc>-<size>`: one run of one side, messages per second.
+    private func runSingle(_ name: String, count: Int) throws -> Double {
+        var parts = name.split(separator: "-").map(String.init)
+        guard parts.count >= 3, let size = Int(parts.removeLast()), let transport = Transport(rawValue: parts.removeLast())
+        else { throw BenchError("--single: expected <c|swift>-[fanout-]<tcp|inproc>-<size>, got \(name)") }
+        switch parts {
+        case ["c"]: return try throughputC(transport, size: size, count: count)
+        case ["swift"]: return try throughputSwift(transport, size: size, count: count)
+        case ["c", "fanout"]: return try fanoutC(transport, subscribers: 4, size: size, count: count)
+        case ["swift", "fanout"]: return try fanoutSwift(transport, subscribers: 4, size: size, count: count)
+        default: throw BenchError("--single: unknown case \(name)")
         }
     }
 
