@@ -52,19 +52,17 @@ public struct ReceivedFrames {
 /// Sequential decoder used by generated `init(frames:)`: each call consumes one frame. Reads
 /// owned frames (`[Frame]`) or frames borrowed from the receive buffers (``ReceivedFrames``).
 public struct FrameReader {
-    private enum Source {
-        case owned([Frame])
-        case borrowed(ReceivedFrames)
-    }
-
-    private let source: Source
+    // Two plain fields rather than an enum: no outlined enum copies on the hot path.
+    private let owned: [Frame]
+    private let borrowed: ReceivedFrames?
     private let frameCount: Int
     private let messageName: String
     private var position = 0
 
     /// Starts reading `frames` of a message named `message` (used in errors).
     public init(_ frames: [Frame], message: String) {
-        self.source = .owned(frames)
+        self.owned = frames
+        self.borrowed = nil
         self.frameCount = frames.count
         self.messageName = message
     }
@@ -72,7 +70,8 @@ public struct FrameReader {
     /// Starts reading borrowed `frames` of a message named `message` (used in errors); no
     /// frame is copied except into the values decoded from it.
     public init(_ frames: ReceivedFrames, message: String) {
-        self.source = .borrowed(frames)
+        self.owned = []
+        self.borrowed = frames
         self.frameCount = frames.count
         self.messageName = message
     }
@@ -89,10 +88,8 @@ public struct FrameReader {
     @inline(__always)
     private func withCurrent<R>(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard position < frameCount else { throw failure(name, "missing frame") }
-        switch source {
-        case .owned(let frames): return try frames[position].withUnsafeBytes(body)
-        case .borrowed(let frames): return try body(frames.base[position])
-        }
+        if let borrowed { return try body(borrowed.base[position]) }
+        return try owned[position].withUnsafeBytes(body)
     }
 
     @inline(__always)
@@ -119,10 +116,7 @@ public struct FrameReader {
     public mutating func bytes(_ name: String) throws -> [UInt8] {
         guard position < frameCount else { throw failure(name, "missing frame") }
         let frame: [UInt8]
-        switch source {
-        case .owned(let frames): frame = frames[position]
-        case .borrowed(let frames): frame = Array(frames.base[position])
-        }
+        if let borrowed { frame = Array(borrowed.base[position]) } else { frame = owned[position] }
         position += 1
         return frame
     }
