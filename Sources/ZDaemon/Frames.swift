@@ -172,45 +172,23 @@ public struct FrameReader {
     }
 }
 
-/// The string `bytes` encode, or `nil` when they are not valid UTF-8.
+/// The string `raw` encodes, or `nil` when it is not valid UTF-8.
 ///
 /// `String(validating:as:)` goes through an unspecialised generic path in the standard library
 /// that looks up generic metadata for every call (about 1,000 instructions for a 16-byte frame);
-/// this uses only specialised, non-generic entry points: an ASCII scan, `String(decoding:as:)`
-/// (which validates, repairing invalid input with U+FFFD) and, for non-ASCII text, a byte
-/// comparison that tells a repaired result from a valid one.
+/// this uses only specialised, non-generic entry points: `String(decoding:as:)` (which
+/// validates, repairing invalid input with U+FFFD), then one `memcmp`: decoding is the identity
+/// on valid UTF-8, and a repaired result always differs from its input.
 @inline(__always)
 func decodeUTF8(_ raw: UnsafeRawBufferPointer) -> String? {
     guard raw.count > 0, let start = raw.baseAddress else { return "" }
-    let bytes = UnsafeBufferPointer(start: start.assumingMemoryBound(to: UInt8.self), count: raw.count)
-    let base = bytes.baseAddress!
-    var ascii = true
-    var index = 0
-    let count = bytes.count
-    while index &+ 8 <= count {
-        if start.loadUnaligned(fromByteOffset: index, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 {
-            ascii = false
-            break
-        }
-        index &+= 8
+    let count = raw.count
+    var text = String(decoding: UnsafeBufferPointer(start: start.assumingMemoryBound(to: UInt8.self), count: count),
+                      as: UTF8.self)
+    let valid = text.withUTF8 { decoded in
+        decoded.count == count && memcmp(decoded.baseAddress!, start, count) == 0
     }
-    if ascii {
-        while index < count {
-            if base[index] & 0x80 != 0 {
-                ascii = false
-                break
-            }
-            index &+= 1
-        }
-    }
-    // (Measured: cheaper than `String(unsafeUninitializedCapacity:)`, which validates again.)
-    let text = String(decoding: bytes, as: UTF8.self)
-    if ascii { return text }
-    var copy = text
-    let same = copy.withUTF8 { decoded in
-        decoded.count == count && memcmp(decoded.baseAddress!, base, count) == 0
-    }
-    return same ? copy : nil
+    return valid ? text : nil
 }
 
 /// Encoders used by generated `encodeFrames()`; the inverse of ``FrameReader``.
