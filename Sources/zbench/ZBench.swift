@@ -35,7 +35,7 @@ struct ZBench: ParsableCommand {
     var noPython = false
 
     @Option(help: ArgumentHelp(
-        "Run one side of one case once and print its rate, for profilers (e.g. swift-inproc-16, c-tcp-1024, swift-fanout-tcp-16).",
+        "Run one side of one case once and print its rate, for profilers (e.g. swift-inproc-16, c-tcp-1024, swift-fanout-tcp-16, generator).",
         visibility: .hidden))
     var single: String?
 
@@ -101,6 +101,9 @@ struct ZBench: ParsableCommand {
 
     /// `<c|swift>-[fanout-]<tcp|inproc>-<size>`: one run of one side, messages per second.
     private func runSingle(_ name: String, count: Int) throws -> Double {
+        if name == "generator" {
+            return try generatorGrowth(sizes: [10, 100, 1000, 10_000]).last?.seconds ?? 0
+        }
         var parts = name.split(separator: "-").map(String.init)
         guard parts.count >= 3, let size = Int(parts.removeLast()), let transport = Transport(rawValue: parts.removeLast())
         else { throw BenchError("--single: expected <c|swift>-[fanout-]<tcp|inproc>-<size>, got \(name)") }
