@@ -53,7 +53,7 @@ public struct ReceivedFrames {
 /// owned frames (`[Frame]`) or frames borrowed from the receive buffers (``ReceivedFrames``).
 public struct FrameReader {
     // Two plain fields rather than an enum: no outlined enum copies on the hot path.
-    private let owned: [Frame]
+    private let owned: [Frame]?
     private let borrowed: ReceivedFrames?
     private let frameCount: Int
     private let messageName: String
@@ -70,7 +70,7 @@ public struct FrameReader {
     /// Starts reading borrowed `frames` of a message named `message` (used in errors); no
     /// frame is copied except into the values decoded from it.
     public init(_ frames: ReceivedFrames, message: String) {
-        self.owned = []
+        self.owned = nil
         self.borrowed = frames
         self.frameCount = frames.count
         self.messageName = message
@@ -89,7 +89,7 @@ public struct FrameReader {
     private func withCurrent<R>(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard position < frameCount else { throw failure(name, "missing frame") }
         if let borrowed { return try body(borrowed.base[position]) }
-        return try owned[position].withUnsafeBytes(body)
+        return try owned.unsafelyUnwrapped[position].withUnsafeBytes(body)
     }
 
     @inline(__always)
@@ -116,7 +116,7 @@ public struct FrameReader {
     public mutating func bytes(_ name: String) throws -> [UInt8] {
         guard position < frameCount else { throw failure(name, "missing frame") }
         let frame: [UInt8]
-        if let borrowed { frame = Array(borrowed.base[position]) } else { frame = owned[position] }
+        if let borrowed { frame = Array(borrowed.base[position]) } else { frame = owned.unsafelyUnwrapped[position] }
         position += 1
         return frame
     }

@@ -240,13 +240,14 @@ public final class Socket {
         while true {
             if used == partCapacity { growParts() }
             let part = parts + used
-            if zmq_msg_recv(part, handle, flags) < 0 {
+            let received = zmq_msg_recv(part, handle, flags)
+            if received < 0 {
                 let code = zmq_errno()
                 if code == EINTR { continue }
                 if code == EAGAIN && used == 0 && dontWait { return nil }
                 throw ZMQError(operation: "receive", subject: name, code: code)
             }
-            let size = zmq_msg_size(part)
+            let size = Int(received)  // zmq_msg_recv returns the part's size
             slices[used] = UnsafeRawBufferPointer(start: size == 0 ? nil : zmq_msg_data(part), count: size)
             used += 1
             if zmq_msg_more(part) == 0 { break }
