@@ -44,6 +44,9 @@ public final class Daemon {
     private var startHandlers: [() throws -> Void] = []
     @exclusivity(unchecked) private var state = State.created
     @exclusivity(unchecked) private var terminating = false
+    /// ZAP policies of the CURVE server channels, by channel index (kept across socket reopens,
+    /// cancelled at shutdown before the context is released).
+    private var zapRegistrations: [Int: ZAPRegistration] = [:]
 
     /// Creates a daemon (on the thread that will run it). Throws when the configuration names
     /// a channel the spec does not have.
@@ -71,6 +74,15 @@ public final class Daemon {
                            metricsFactory: configuration.metricsFactory)
         }
         try Daemon.linkFlowControl(channels, daemon: spec.name)
+        // A CURVE channel without CURVE support or without its keys fails here, at start-up.
+        for channel in channels where channel.spec.security == .curve {
+            try CurveSupport.require(for: "\(spec.name) channel \(channel.spec.name)")
+            guard let security = configuration.security else {
+                throw SecurityConfigurationError(CurveChannel.unconfigured(daemon: spec.name, channel: channel.spec.name,
+                                                                            isServer: channel.spec.isCurveServer))
+            }
+            _ = try security.role(forChannel: channel.spec.name, daemon: spec.name, isServer: channel.spec.isCurveServer)
+        }
         context = try configuration.context ?? ZMQContext.shared()
         loop = try EventLoop(clock: configuration.clock, logger: logger)
         handle = DaemonHandle(name: spec.name, loop: loop.handle, channelCount: spec.channels.count)
@@ -249,6 +261,8 @@ public final class Daemon {
             for channel in channels { try openSocket(of: channel) }
         } catch {
             for channel in channels { closeSocket(of: channel) }
+            for registration in zapRegistrations.values { registration.cancel() }
+            zapRegistrations = [:]
             throw error
         }
         state = .open
@@ -267,7 +281,14 @@ public final class Daemon {
                     throw ZDaemonError("channel \(spec.name): \(error.message)")
                 }
             }
-            if configuration.monitorSocketEvents || channel.eventHandler != nil {
+            if spec.security == .curve {
+                // Before the monitor, bind and connect: CURVE options apply at connection time.
+                var registration = zapRegistrations[channel.index]
+                try CurveChannel.secure(socket, daemon: self.spec.name, channel: spec.name, isServer: spec.isCurveServer,
+                                        security: configuration.security, registration: &registration, logger: logger)
+                zapRegistrations[channel.index] = registration
+            }
+            if configuration.monitorSocketEvents || channel.eventHandler != nil || spec.security == .curve {
                 // Before bind/connect, so `listening`/`connected` are seen too.
                 let monitor = try SocketMonitor(socket)
                 channel.monitor = monitor
@@ -461,6 +482,8 @@ public final class Daemon {
             closeSocket(of: channel)
             channel.reportMetrics()
         }
+        for registration in zapRegistrations.values { registration.cancel() }
+        zapRegistrations = [:]
         context = nil
         loop.close()
         state = .closed

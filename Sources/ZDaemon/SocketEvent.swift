@@ -97,7 +97,7 @@ public enum SocketEvent: Sendable, Equatable, CustomStringConvertible {
         case .disconnected(let e): "disconnected from \(e)"
         case .handshakeSucceeded(let e): "handshake succeeded with \(e)"
         case .handshakeFailedNoDetail(let e): "handshake failed with \(e)"
-        case .handshakeFailedProtocol(let e, let code): "handshake failed with \(e) (protocol error \(code))"
+        case .handshakeFailedProtocol(let e, let code): "handshake failed with \(e) (\(SocketEvent.protocolErrorName(code)))"
         case .handshakeFailedAuthentication(let e, let status): "handshake failed with \(e) (authentication, status \(status))"
         case .monitorStopped: "monitor stopped"
         }

@@ -93,6 +93,11 @@ public struct ChannelSpec: Sendable, Equatable {
     public var drains: String?
     /// Further socket options.
     public var options: ChannelOptions
+    /// Transport security: `.curve` encrypts and authenticates (keys come from
+    /// ``DaemonConfiguration/security``, never from the spec).
+    public var security: ChannelSecurity
+    /// CURVE only: whether this side is the CURVE server; `nil` = the binding side is.
+    public var curveServer: Bool?
     /// Free text from the schema.
     public var description: String?
 
@@ -100,7 +105,8 @@ public struct ChannelSpec: Sendable, Equatable {
     public init(name: String, socket: SocketType, endpoints: [String], bind: Bool = false,
                 subscribe: [String] = [], hwm: Int32 = 1000, queue: Int = 1000, linger: Int32? = nil,
                 timeout: Int? = nil, drainedBy: String? = nil, drains: String? = nil,
-                options: ChannelOptions = ChannelOptions(), description: String? = nil) {
+                options: ChannelOptions = ChannelOptions(), security: ChannelSecurity = .none,
+                curveServer: Bool? = nil, description: String? = nil) {
         self.name = name
         self.socket = socket
         self.endpoints = endpoints
@@ -113,8 +119,13 @@ public struct ChannelSpec: Sendable, Equatable {
         self.drainedBy = drainedBy
         self.drains = drains
         self.options = options
+        self.security = security
+        self.curveServer = curveServer
         self.description = description
     }
+
+    /// Whether this side is the CURVE server: ``curveServer`` if set, else ``bind``.
+    public var isCurveServer: Bool { curveServer ?? bind }
 }
 
 /// A daemon's declaration: its name, process title, app and channels.
@@ -218,8 +229,11 @@ public struct DaemonConfiguration: Sendable {
     /// Where the counters go; `nil` = the bootstrapped `MetricsSystem.factory`.
     public var metricsFactory: (any MetricsFactory)?
     /// Observe every channel's socket events (logged and counted). Channels with an
-    /// `onSocketEvent` handler are observed regardless.
+    /// `onSocketEvent` handler, and CURVE channels, are observed regardless.
     public var monitorSocketEvents: Bool
+    /// Keys and client policies of the CURVE channels (`nil`: none configured, so a CURVE
+    /// channel is a start-up error).
+    public var security: SecurityConfiguration?
 
     /// All defaults: shared context, 1 s linger, 5 s watchdog, system clock.
     public init() {
@@ -236,6 +250,7 @@ public struct DaemonConfiguration: Sendable {
         metricsPrefix = "zdaemon_messages"
         metricsFactory = nil
         monitorSocketEvents = false
+        security = nil
     }
 }
 

@@ -196,6 +196,14 @@ public struct ChannelOptionValues: Sendable, Hashable {
     public var isEmpty: Bool { self == ChannelOptionValues() }
 }
 
+/// A channel's transport security.
+public enum ChannelSecurityMode: String, Sendable, Hashable, CaseIterable {
+    /// Plaintext (libzmq's NULL mechanism).
+    case none
+    /// CURVE encryption and authentication; keys come from the daemon's run-time configuration.
+    case curve
+}
+
 /// A channel: one socket of a daemon.
 public struct Channel: Sendable, Hashable {
     /// The name in the schema (the runtime's channel name).
@@ -230,6 +238,10 @@ public struct Channel: Sendable, Hashable {
     public var drains: String?
     /// libzmq options.
     public var options: ChannelOptionValues
+    /// Transport security (`none` or `curve`); the schema never names a key.
+    public var security: ChannelSecurityMode
+    /// CURVE only: whether this side is the CURVE server (`nil`: the binding side is).
+    public var curveServer: Bool?
     /// Doc comment text.
     public var description: String?
 
@@ -244,6 +256,7 @@ public struct Channel: Sendable, Hashable {
         self.hwm = 1000
         self.queue = 1000
         self.options = ChannelOptionValues()
+        self.security = .none
     }
 
     /// The send method's name, if the channel sends (`sendJob`). REP replies by returning, so it has none.

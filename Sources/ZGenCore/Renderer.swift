@@ -307,6 +307,9 @@ struct Renderer {
                 if let v = o.xpubNoDrop { parts.append("xpubNoDrop: \(optional(v))") }
                 line("options: ChannelOptions(\(parts.joined(separator: ", "))),")
             }
+            // Only when set, so schemas without security render as before.
+            if channel.security != .none { line("security: .\(channel.security.rawValue),") }
+            if let curveServer = channel.curveServer { line("curveServer: \(curveServer),") }
             line("description: \(optional(channel.description))")
             indent -= 1
             line("),")

@@ -25,7 +25,7 @@ struct Validator {
     static let daemonKeys = ["title", "description", "channels"]
     static let channelKeys = [
         "socket", "endpoint", "bind", "subscribe", "message", "send", "recv", "handler", "hwm", "queue", "linger",
-        "timeout", "drainedBy", "drains", "options", "description",
+        "timeout", "drainedBy", "drains", "options", "security", "curveServer", "description",
     ]
     static let optionKeys = [
         "reconnectIvl", "reconnectIvlMax", "heartbeatIvl", "heartbeatTimeout", "heartbeatTtl", "immediate",
@@ -658,11 +658,52 @@ struct Validator {
         if let m = keys["options"] {
             if let options = validateOptions(m.value, socket: socket) { channel.options = options } else { ok = false }
         }
+        if !validateSecurity(keys, channel: &channel) { ok = false }
         if let m = keys["description"] {
             channel.description = string(m)
         }
         guard ok else { return nil }
         return (channel, keys, endpointLocations)
+    }
+
+    /// `security` is `none` or `curve`; `curveServer` only with CURVE; CURVE on inproc warns.
+    mutating func validateSecurity(_ keys: ChannelKeys, channel: inout Channel) -> Bool {
+        var ok = true
+        var securityKnown = true
+        if let m = keys["security"], let text = string(m) {
+            if let mode = ChannelSecurityMode(rawValue: text) {
+                channel.security = mode
+            } else {
+                let names = ChannelSecurityMode.allCases.map(\.rawValue)
+                var hint = Suggestion.didYouMean(text, in: names)
+                if hint.isEmpty { hint = " (expected \(names.map { "`\($0)`" }.joined(separator: " or ")))" }
+                diagnostics.error("unknown security `\(text)`" + hint, at: m.value.location)
+                ok = false
+                securityKnown = false
+            }
+        } else if keys["security"] != nil {
+            ok = false
+            securityKnown = false
+        }
+        if let m = keys["curveServer"] {
+            if let value = bool(m) {
+                if channel.security == .curve {
+                    channel.curveServer = value
+                } else if securityKnown {
+                    let example = form == .json ? "\"security\": \"curve\"" : "security = curve"
+                    diagnostics.error("`curveServer` applies only to CURVE channels (add `\(example)`)", at: m.keyLocation)
+                    ok = false
+                }
+            } else {
+                ok = false
+            }
+        }
+        if channel.security == .curve, let m = keys["security"],
+           channel.endpoints.contains(where: { $0.hasPrefix("inproc://") })
+        {
+            diagnostics.warning("CURVE on inproc is pointless: inproc never leaves the process", at: m.value.location)
+        }
+        return ok
     }
 
     mutating func validateOptions(_ node: Node, socket: SocketKind?) -> ChannelOptionValues? {

@@ -97,6 +97,8 @@ public enum DaemonProcess {
         case is ConfigurationError: ExitStatus.configuration
         case let zmq as ZMQError where zmq.operation == "bind" || zmq.operation == "connect": ExitStatus.unavailable
         case is ZDaemonError: ExitStatus.configuration
+        case is SecurityConfigurationError, is CurveKeyFileError, is ZAPPolicyError: ExitStatus.configuration
+        case is CurveUnavailableError: ExitStatus.unavailable
         default: ExitStatus.failure
         }
     }
@@ -185,6 +187,7 @@ public enum DaemonProcess {
         daemonConfiguration.title = title
         daemonConfiguration.blockingThreshold = .milliseconds(Int64((options.blockingLogThreshold * 1000).rounded()))
         daemonConfiguration.channels = configuration.overrides[program.spec.name] ?? [:]
+        daemonConfiguration.security = configuration.security[program.spec.name]
         daemonConfiguration.monitorSocketEvents = options.socketEvents
         let context = DaemonContext(
             configuration: daemonConfiguration, settings: configuration.settings(app: program.spec.app), title: title,

@@ -62,6 +62,10 @@ public struct RuntimeConfiguration: Sendable {
     public var overrides: [String: [String: ChannelOverride]]
     /// The control channel.
     public var control: ControlSettings
+    /// Per daemon (spec name): CURVE keys and client policies, loaded from the key files named
+    /// in `[run:security]`, `[run:<Daemon>.<channel>]`, the environment or `--set` (see
+    /// ``SecuritySettings``).
+    public var security: [String: SecurityConfiguration]
 
     /// The override keys a channel accepts.
     public static let overrideKeys: [String] = [
@@ -183,6 +187,7 @@ public struct RuntimeConfiguration: Sendable {
         // 1. INI.
         for section in document.sections where section.name.hasPrefix("run:") {
             let target = String(section.name.dropFirst(4))
+            if target == SecuritySettings.sectionName { continue }  // read by SecuritySettings below
             if target == "control" {
                 for entry in section.entries {
                     try setControl(key: entry.key, value: entry.value, origin: "\(path):\(entry.valuePosition)")
@@ -226,6 +231,8 @@ public struct RuntimeConfiguration: Sendable {
             let value = String(assignment[assignment.index(after: equals)...])
             if path.count == 2, path[0] == "control" {
                 try setControl(key: path[1], value: value, origin: origin)
+            } else if path.count == 2, path[0] == SecuritySettings.sectionName {
+                continue  // read by SecuritySettings below
             } else if path.count == 3, path.allSatisfy({ !$0.isEmpty }) {
                 try apply(daemon: path[0], channel: path[1], key: path[2], value: value, origin: origin)
             } else {
@@ -234,6 +241,8 @@ public struct RuntimeConfiguration: Sendable {
         }
         self.overrides = overrides
         self.control = control
+        self.security = try SecuritySettings.read(document: document, path: path, specs: specs,
+                                                  environment: environment, assignments: assignments)
     }
 
     /// The environment variable for one override: `ZGEN_<DAEMON>_<CHANNEL>_<KEY>`, upper-cased,
@@ -301,6 +310,8 @@ public struct RuntimeConfiguration: Sendable {
         func list() -> [String] {
             value.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingSpaces() }
         }
+        // The CURVE keys of a channel are read (and their files loaded) by SecuritySettings.
+        if SecuritySettings.keys.contains(key) { return }
         switch key {
         case "endpoint", "endpoints":
             let endpoints = list().filter { !$0.isEmpty }
@@ -330,7 +341,7 @@ public struct RuntimeConfiguration: Sendable {
         case "xpub_no_drop": override.options.xpubNoDrop = try flag()
         default:
             throw ConfigurationError(origin: origin,
-                message: "unknown channel key '\(key)' (expected \(overrideKeys.joined(separator: ", ")))")
+                message: "unknown channel key '\(key)' (expected \((overrideKeys + SecuritySettings.keys).joined(separator: ", ")))")
         }
     }
 
