@@ -28,6 +28,13 @@ public enum Bench {
             try reader.finish()
         }
 
+        /// Decodes frames borrowed from the receive buffers (no intermediate copy); throws `FrameDecodingError` naming the frame that is wrong.
+        public init(frames: ReceivedFrames) throws {
+            var reader = FrameReader(frames, message: "Payload")
+            self.text = try reader.string("text")
+            try reader.finish()
+        }
+
         /// The frames to send, in order.
         public func encodeFrames() -> [Frame] {
             [FrameEncoder.string(self.text)]
@@ -90,8 +97,9 @@ public enum Bench {
         public init(handlers: some SinkHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.daemon = try Daemon(spec: Self.spec, configuration: configuration)
             self.handlers = handlers
-            daemon.onReceive(0) { [unowned self] frames in
-                try self.handlers.onInput(Payload(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(0) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onInput(Payload(frames: frames), daemon: owner)
             }
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
@@ -182,8 +190,9 @@ public enum Bench {
         public init(handlers: some SubscriberHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.daemon = try Daemon(spec: Self.spec, configuration: configuration)
             self.handlers = handlers
-            daemon.onReceive(0) { [unowned self] frames in
-                try self.handlers.onFeed(Payload(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(0) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onFeed(Payload(frames: frames), daemon: owner)
             }
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)

@@ -28,6 +28,13 @@ public enum MyZmq {
             try reader.finish()
         }
 
+        /// Decodes frames borrowed from the receive buffers (no intermediate copy); throws `FrameDecodingError` naming the frame that is wrong.
+        public init(frames: ReceivedFrames) throws {
+            var reader = FrameReader(frames, message: "Text")
+            self.text = try reader.string("text")
+            try reader.finish()
+        }
+
         /// The frames to send, in order.
         public func encodeFrames() -> [Frame] {
             [FrameEncoder.string(self.text)]
@@ -221,11 +228,13 @@ public enum MyZmq {
         public init(handlers: some MyWorkerHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.daemon = try Daemon(spec: Self.spec, configuration: configuration)
             self.handlers = handlers
-            daemon.onReceive(0) { [unowned self] frames in
-                try self.handlers.onJob(Text(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(0) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onJob(Text(frames: frames), daemon: owner)
             }
-            daemon.onReceive(1) { [unowned self] frames in
-                try self.handlers.onBroadcast(Text(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(1) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onBroadcast(Text(frames: frames), daemon: owner)
             }
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)

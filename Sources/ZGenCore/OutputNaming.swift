@@ -19,7 +19,7 @@ public enum OutputNaming {
         "Error", "Never", "Sendable", "Equatable", "Frame", "FrameMessage", "FrameReader", "FrameEncoder",
         "Daemon", "DaemonSpec", "ChannelSpec", "ChannelOptions", "DaemonConfiguration", "RoutingID",
         "RequestTimeout", "EventLoop", "DaemonHandle", "Logger", "SocketType", "Optional", "Array", "DaemonHosting",
-        "SocketEvent",
+        "SocketEvent", "ReceivedFrames",
     ]
 
     /// The namespace (`enum`) name for a schema at `path`: the last path component, schema

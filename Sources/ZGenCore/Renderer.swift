@@ -156,24 +156,28 @@ struct Renderer {
                 }
             }
             r.line()
-            r.doc("Decodes received frames; throws `FrameDecodingError` naming the frame that is wrong.")
-            r.block("\(r.a)init(frames: [Frame]) throws") { r in
-                r.line("var reader = FrameReader(frames, message: \(swiftStringLiteral(message.name)))")
-                for frame in message.frames {
-                    let name = Identifiers.escaped(frame.propertyName)
-                    if frame.repeated {
-                        r.line("var items: \(Self.propertyType(frame)) = []")
-                        r.line("items.reserveCapacity(reader.remaining)")
-                        r.block("while reader.remaining > 0") { r in
-                            r.line("items.append(try \(Self.decodeCall(frame)))")
+            // The same decoding twice: from owned frames, and straight from the receive buffers.
+            for (source, what) in [("[Frame]", "received frames"), ("ReceivedFrames", "frames borrowed from the receive buffers (no intermediate copy)")] {
+                if source != "[Frame]" { r.line() }
+                r.doc("Decodes \(what); throws `FrameDecodingError` naming the frame that is wrong.")
+                r.block("\(r.a)init(frames: \(source)) throws") { r in
+                    r.line("var reader = FrameReader(frames, message: \(swiftStringLiteral(message.name)))")
+                    for frame in message.frames {
+                        let name = Identifiers.escaped(frame.propertyName)
+                        if frame.repeated {
+                            r.line("var items: \(Self.propertyType(frame)) = []")
+                            r.line("items.reserveCapacity(reader.remaining)")
+                            r.block("while reader.remaining > 0") { r in
+                                r.line("items.append(try \(Self.decodeCall(frame)))")
+                            }
+                            r.line("self.\(name) = items")
+                        } else {
+                            r.line("self.\(name) = try \(Self.decodeCall(frame))")
                         }
-                        r.line("self.\(name) = items")
-                    } else {
-                        r.line("self.\(name) = try \(Self.decodeCall(frame))")
                     }
-                }
-                if message.frames.last?.repeated != true {
-                    r.line("try reader.finish()")
+                    if message.frames.last?.repeated != true {
+                        r.line("try reader.finish()")
+                    }
                 }
             }
             r.line()
@@ -374,8 +378,11 @@ struct Renderer {
                             r.line("}")
                         }
                     default:
-                        r.block("daemon.onReceive(\(index)) { [unowned self] frames in") { r in
-                            r.line("try self.handlers.\(name)(\(type)(frames: frames), daemon: self)")
+                        // Zero-copy: the message is decoded straight from libzmq's buffers; `self` is
+                        // loaded once (each unowned load is a reference-count check).
+                        r.block("daemon.onReceiveBorrowed(\(index)) { [unowned self] frames in") { r in
+                            r.line("let owner = self")
+                            r.line("try owner.handlers.\(name)(\(type)(frames: frames), daemon: owner)")
                         }
                     }
                 }

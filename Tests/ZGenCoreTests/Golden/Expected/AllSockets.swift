@@ -88,6 +88,25 @@ public enum AllSockets {
             try reader.finish()
         }
 
+        /// Decodes frames borrowed from the receive buffers (no intermediate copy); throws `FrameDecodingError` naming the frame that is wrong.
+        public init(frames: ReceivedFrames) throws {
+            var reader = FrameReader(frames, message: "Scalars")
+            self.text = try reader.string("text")
+            self.blob = try reader.bytes("blob")
+            self.flag = try reader.bool("flag")
+            self.i8 = try reader.integer("i8", as: Int8.self)
+            self.i16 = try reader.integer("i16", as: Int16.self)
+            self.i32 = try reader.integer("i32", as: Int32.self)
+            self.i64 = try reader.integer("i64", as: Int64.self)
+            self.u8 = try reader.integer("u8", as: UInt8.self)
+            self.u16 = try reader.integer("u16", as: UInt16.self)
+            self.u32 = try reader.integer("u32", as: UInt32.self)
+            self.u64 = try reader.integer("u64", as: UInt64.self)
+            self.ratio = try reader.float("ratio")
+            self.precise = try reader.double("precise")
+            try reader.finish()
+        }
+
         /// The frames to send, in order.
         public func encodeFrames() -> [Frame] {
             [
@@ -136,6 +155,18 @@ public enum AllSockets {
             self.tags = items
         }
 
+        /// Decodes frames borrowed from the receive buffers (no intermediate copy); throws `FrameDecodingError` naming the frame that is wrong.
+        public init(frames: ReceivedFrames) throws {
+            var reader = FrameReader(frames, message: "Tagged")
+            self.payload = try reader.json("payload", as: [String: Int].self)
+            var items: [String] = []
+            items.reserveCapacity(reader.remaining)
+            while reader.remaining > 0 {
+                items.append(try reader.string("tags"))
+            }
+            self.tags = items
+        }
+
         /// The frames to send, in order.
         public func encodeFrames() throws -> [Frame] {
             var frames: [Frame] = []
@@ -162,6 +193,17 @@ public enum AllSockets {
 
         /// Decodes received frames; throws `FrameDecodingError` naming the frame that is wrong.
         public init(frames: [Frame]) throws {
+            var reader = FrameReader(frames, message: "Chunks")
+            var items: [[UInt8]] = []
+            items.reserveCapacity(reader.remaining)
+            while reader.remaining > 0 {
+                items.append(try reader.bytes("chunks"))
+            }
+            self.chunks = items
+        }
+
+        /// Decodes frames borrowed from the receive buffers (no intermediate copy); throws `FrameDecodingError` naming the frame that is wrong.
+        public init(frames: ReceivedFrames) throws {
             var reader = FrameReader(frames, message: "Chunks")
             var items: [[UInt8]] = []
             items.reserveCapacity(reader.remaining)
@@ -201,6 +243,13 @@ public enum AllSockets {
             try reader.finish()
         }
 
+        /// Decodes frames borrowed from the receive buffers (no intermediate copy); throws `FrameDecodingError` naming the frame that is wrong.
+        public init(frames: ReceivedFrames) throws {
+            var reader = FrameReader(frames, message: "Question")
+            self.number = try reader.integer("number", as: Int64.self)
+            try reader.finish()
+        }
+
         /// The frames to send, in order.
         public func encodeFrames() -> [Frame] {
             [FrameEncoder.integer(self.number)]
@@ -231,6 +280,14 @@ public enum AllSockets {
             try reader.finish()
         }
 
+        /// Decodes frames borrowed from the receive buffers (no intermediate copy); throws `FrameDecodingError` naming the frame that is wrong.
+        public init(frames: ReceivedFrames) throws {
+            var reader = FrameReader(frames, message: "Answer")
+            self.number = try reader.integer("number", as: Int64.self)
+            self.square = try reader.integer("square", as: Int64.self)
+            try reader.finish()
+        }
+
         /// The frames to send, in order.
         public func encodeFrames() -> [Frame] {
             [
@@ -254,6 +311,13 @@ public enum AllSockets {
 
         /// Decodes received frames; throws `FrameDecodingError` naming the frame that is wrong.
         public init(frames: [Frame]) throws {
+            var reader = FrameReader(frames, message: "Subscription")
+            self.raw = try reader.bytes("raw")
+            try reader.finish()
+        }
+
+        /// Decodes frames borrowed from the receive buffers (no intermediate copy); throws `FrameDecodingError` naming the frame that is wrong.
+        public init(frames: ReceivedFrames) throws {
             var reader = FrameReader(frames, message: "Subscription")
             self.raw = try reader.bytes("raw")
             try reader.finish()
@@ -412,8 +476,9 @@ public enum AllSockets {
         public init(handlers: some HubHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.daemon = try Daemon(spec: Self.spec, configuration: configuration)
             self.handlers = handlers
-            daemon.onReceive(2) { [unowned self] frames in
-                try self.handlers.onChunks(Subscription(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(2) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onChunks(Subscription(frames: frames), daemon: owner)
             }
             daemon.onRequest(3) { [unowned self] frames in
                 try self.handlers.answer(Question(frames: frames), daemon: self).encodeFrames()
@@ -421,8 +486,9 @@ public enum AllSockets {
             daemon.onRouted(4) { [unowned self] peer, frames in
                 try self.handlers.onRouted(Question(frames: frames), from: peer, daemon: self)
             }
-            daemon.onReceive(5) { [unowned self] frames in
-                try self.handlers.onPeer(Scalars(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(5) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onPeer(Scalars(frames: frames), daemon: owner)
             }
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
@@ -637,14 +703,17 @@ public enum AllSockets {
         public init(handlers: some SpokeHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.daemon = try Daemon(spec: Self.spec, configuration: configuration)
             self.handlers = handlers
-            daemon.onReceive(0) { [unowned self] frames in
-                try self.handlers.onScalars(Scalars(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(0) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onScalars(Scalars(frames: frames), daemon: owner)
             }
-            daemon.onReceive(1) { [unowned self] frames in
-                try self.handlers.onTagged(Tagged(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(1) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onTagged(Tagged(frames: frames), daemon: owner)
             }
-            daemon.onReceive(2) { [unowned self] frames in
-                try self.handlers.onChunks(Chunks(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(2) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onChunks(Chunks(frames: frames), daemon: owner)
             }
             daemon.onReply(3) { [unowned self] result in
                 switch result {
@@ -654,11 +723,13 @@ public enum AllSockets {
                     try self.handlers.onQuestions(.failure(timeout), daemon: self)
                 }
             }
-            daemon.onReceive(4) { [unowned self] frames in
-                try self.handlers.onRouted(Question(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(4) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onRouted(Question(frames: frames), daemon: owner)
             }
-            daemon.onReceive(5) { [unowned self] frames in
-                try self.handlers.onPeer(Scalars(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(5) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onPeer(Scalars(frames: frames), daemon: owner)
             }
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)

@@ -72,6 +72,25 @@ public enum Keywords {
             self.reader = items
         }
 
+        /// Decodes frames borrowed from the receive buffers (no intermediate copy); throws `FrameDecodingError` naming the frame that is wrong.
+        public init(frames: ReceivedFrames) throws {
+            var reader = FrameReader(frames, message: "class")
+            self.`class` = try reader.string("class")
+            self.self_ = try reader.integer("self", as: Int32.self)
+            self.`default` = try reader.bool("default")
+            self.`init` = try reader.bytes("init")
+            self.type = try reader.double("Type")
+            self.frameName = try reader.integer("frame-name", as: UInt16.self)
+            self._2nd = try reader.string("2nd")
+            self.frames = try reader.string("frames")
+            var items: [String] = []
+            items.reserveCapacity(reader.remaining)
+            while reader.remaining > 0 {
+                items.append(try reader.string("reader"))
+            }
+            self.reader = items
+        }
+
         /// The frames to send, in order.
         public func encodeFrames() -> [Frame] {
             var frames: [Frame] = []
@@ -109,6 +128,14 @@ public enum Keywords {
 
         /// Decodes received frames; throws `FrameDecodingError` naming the frame that is wrong.
         public init(frames: [Frame]) throws {
+            var reader = FrameReader(frames, message: "default-message")
+            self.`in` = try reader.string("in")
+            self.encodeFrames_ = try reader.bool("encodeFrames")
+            try reader.finish()
+        }
+
+        /// Decodes frames borrowed from the receive buffers (no intermediate copy); throws `FrameDecodingError` naming the frame that is wrong.
+        public init(frames: ReceivedFrames) throws {
             var reader = FrameReader(frames, message: "default-message")
             self.`in` = try reader.string("in")
             self.encodeFrames_ = try reader.bool("encodeFrames")
@@ -291,17 +318,21 @@ public enum Keywords {
         public init(handlers: some StructHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.daemon = try Daemon(spec: Self.spec, configuration: configuration)
             self.handlers = handlers
-            daemon.onReceive(0) { [unowned self] frames in
-                try self.handlers.onClass(Class(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(0) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onClass(Class(frames: frames), daemon: owner)
             }
-            daemon.onReceive(1) { [unowned self] frames in
-                try self.handlers.onSelf(Class(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(1) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onSelf(Class(frames: frames), daemon: owner)
             }
-            daemon.onReceive(2) { [unowned self] frames in
-                try self.handlers.onType(DefaultMessage(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(2) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onType(DefaultMessage(frames: frames), daemon: owner)
             }
-            daemon.onReceive(3) { [unowned self] frames in
-                try self.handlers.handleDefault(DefaultMessage(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(3) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.handleDefault(DefaultMessage(frames: frames), daemon: owner)
             }
             daemon.onRouted(5) { [unowned self] peer, frames in
                 try self.handlers.onJobQueue(DefaultMessage(frames: frames), from: peer, daemon: self)
@@ -526,17 +557,20 @@ public enum Keywords {
         public init(handlers: some _9TailsHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.daemon = try Daemon(spec: Self.spec, configuration: configuration)
             self.handlers = handlers
-            daemon.onReceive(2) { [unowned self] frames in
-                try self.handlers.onType(DefaultMessage(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(2) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onType(DefaultMessage(frames: frames), daemon: owner)
             }
             daemon.onRouted(3) { [unowned self] peer, frames in
                 try self.handlers.onDefault(DefaultMessage(frames: frames), from: peer, daemon: self)
             }
-            daemon.onReceive(4) { [unowned self] frames in
-                try self.handlers.onInit(DefaultMessage(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(4) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onInit(DefaultMessage(frames: frames), daemon: owner)
             }
-            daemon.onReceive(5) { [unowned self] frames in
-                try self.handlers.onJobQueue(DefaultMessage(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(5) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onJobQueue(DefaultMessage(frames: frames), daemon: owner)
             }
             daemon.onReply(6) { [unowned self] result in
                 switch result {

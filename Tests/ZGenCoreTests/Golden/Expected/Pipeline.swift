@@ -43,6 +43,19 @@ public enum Pipeline {
             self.labels = items
         }
 
+        /// Decodes frames borrowed from the receive buffers (no intermediate copy); throws `FrameDecodingError` naming the frame that is wrong.
+        public init(frames: ReceivedFrames) throws {
+            var reader = FrameReader(frames, message: "Item")
+            self.sequence = try reader.integer("sequence", as: UInt64.self)
+            self.body = try reader.bytes("body")
+            var items: [String] = []
+            items.reserveCapacity(reader.remaining)
+            while reader.remaining > 0 {
+                items.append(try reader.string("labels"))
+            }
+            self.labels = items
+        }
+
         /// The frames to send, in order.
         public func encodeFrames() -> [Frame] {
             var frames: [Frame] = []
@@ -219,8 +232,9 @@ public enum Pipeline {
         public init(handlers: some StageHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.daemon = try Daemon(spec: Self.spec, configuration: configuration)
             self.handlers = handlers
-            daemon.onReceive(0) { [unowned self] frames in
-                try self.handlers.forward(Item(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(0) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.forward(Item(frames: frames), daemon: owner)
             }
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
@@ -318,8 +332,9 @@ public enum Pipeline {
         public init(handlers: some ConsumerHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.daemon = try Daemon(spec: Self.spec, configuration: configuration)
             self.handlers = handlers
-            daemon.onReceive(0) { [unowned self] frames in
-                try self.handlers.onInput(Item(frames: frames), daemon: self)
+            daemon.onReceiveBorrowed(0) { [unowned self] frames in
+                let owner = self
+                try owner.handlers.onInput(Item(frames: frames), daemon: owner)
             }
             daemon.onStart { [unowned self] in
                 try self.handlers.daemonDidStart(self)
