@@ -97,7 +97,7 @@ struct FlowControlTests {
                 let burst = 5_000
                 var pausesSeen = 0
                 while received < total {
-                    let deadline = ContinuousClock.now + .seconds(30)
+                    let deadline = ContinuousClock.now + .seconds(120)
                     while count(logs, "Pausing receive on: in") <= pausesSeen && stageReceived.load(ordering: .acquiring) < total {
                         guard ContinuousClock.now < deadline else { throw ZDaemonError("the stage never paused again") }
                         usleep(500)
@@ -106,8 +106,8 @@ struct FlowControlTests {
                     var inBurst = 0
                     while inBurst < burst && received < total {
                         guard try pull.receive(into: &frames, dontWait: true) else {
-                            guard try pull.poll(.readable, timeout: .seconds(30)).contains(.readable) else {
-                                throw ZDaemonError("consumer: nothing arrived for 30 s after \(received) messages")
+                            guard try pull.poll(.readable, timeout: .seconds(120)).contains(.readable) else {
+                                throw ZDaemonError("consumer: nothing arrived for 120 s after \(received) messages")
                             }
                             continue
                         }
@@ -132,14 +132,14 @@ struct FlowControlTests {
         for sequence in 0..<total {
             let frames = message(UInt64(sequence))
             while try !producer.send(frames, dontWait: true) {
-                guard try producer.poll(.writable, timeout: .seconds(30)).contains(.writable) else {
-                    Issue.record("producer blocked for 30 s at message \(sequence)")
+                guard try producer.poll(.writable, timeout: .seconds(120)).contains(.writable) else {
+                    Issue.record("producer blocked for 120 s at message \(sequence)")
                     producer.close(linger: 0)
                     return
                 }
             }
         }
-        #expect(eventually(timeout: .seconds(60)) { consumerDone.load(ordering: .acquiring) })
+        #expect(eventually(timeout: .seconds(240)) { consumerDone.load(ordering: .acquiring) })
         producer.close(linger: 0)
 
         let result = consumerResult.withLock { $0 }
