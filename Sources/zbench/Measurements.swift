@@ -85,27 +85,35 @@ func openCReceiver(_ context: ZMQContext, _ endpoint: String, subscribe: Bool) t
 
 // MARK: Throughput, PUSH -> PULL
 
-/// The typed handler under test: decodes every message (the runtime did) and counts it.
-final class CountingSink: Bench.SinkHandlers {
+/// Times a stream from its first message to its `expected`-th, touching every typed message.
+struct StreamTimer {
     let expected: Int
     let outcome: Outcome
     var received = 0
     var bytes = 0
     var first = 0.0
 
-    init(expected: Int, outcome: Outcome) {
-        self.expected = expected
-        self.outcome = outcome
-    }
-
-    func onInput(_ message: Bench.Payload, daemon: Bench.Sink) throws {
+    /// Counts one message; true when it was the last one (the outcome is then set).
+    mutating func count(_ message: Bench.Payload) -> Bool {
         if received == 0 { first = zb_now() }
         received += 1
         bytes &+= message.text.utf8.count
-        if received == expected {
-            outcome.set(zb_now() - first)
-            daemon.terminate()
-        }
+        guard received == expected else { return false }
+        outcome.set(zb_now() - first)
+        return true
+    }
+}
+
+/// The typed handler under test: decodes every message (the runtime did) and counts it.
+final class CountingSink: Bench.SinkHandlers {
+    var timer: StreamTimer
+
+    init(expected: Int, outcome: Outcome) {
+        timer = StreamTimer(expected: expected, outcome: outcome)
+    }
+
+    func onInput(_ message: Bench.Payload, daemon: Bench.Sink) throws {
+        if timer.count(message) { daemon.terminate() }
     }
 }
 
@@ -140,25 +148,14 @@ func throughputSwift(_ transport: Transport, size: Int, count: Int) throws -> Do
 // MARK: Fan-out, PUB -> 4 SUB
 
 final class CountingSubscriber: Bench.SubscriberHandlers {
-    let expected: Int
-    let outcome: Outcome
-    var received = 0
-    var bytes = 0
-    var first = 0.0
+    var timer: StreamTimer
 
     init(expected: Int, outcome: Outcome) {
-        self.expected = expected
-        self.outcome = outcome
+        timer = StreamTimer(expected: expected, outcome: outcome)
     }
 
     func onFeed(_ message: Bench.Payload, daemon: Bench.Subscriber) throws {
-        if received == 0 { first = zb_now() }
-        received += 1
-        bytes &+= message.text.utf8.count
-        if received == expected {
-            outcome.set(zb_now() - first)
-            daemon.terminate()
-        }
+        if timer.count(message) { daemon.terminate() }
     }
 }
 
