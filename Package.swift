@@ -6,8 +6,13 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "zgen", targets: ["zgen"]),
+        // The runtime, in layers: import what you use (README, "Using zgen from your package").
         .library(name: "ZDaemon", targets: ["ZDaemon"]),
-        .library(name: "ZGenCore", targets: ["ZGenCore"]),
+        .library(name: "ZDaemonSecurity", targets: ["ZDaemonSecurity"]),
+        .library(name: "ZDaemonProcess", targets: ["ZDaemonProcess"]),
+        .library(name: "ZDaemonLifecycle", targets: ["ZDaemonLifecycle"]),
+        .library(name: "ZDaemonTesting", targets: ["ZDaemonTesting"]),
+        // ZGenCore (the generator library) is not a product: its API is zgen's own, not a promise.
         // The seed's example: one server and four workers (issue 4).
         .executable(name: "my-zmq", targets: ["MyZmqExample"]),
         // Generated daemons against raw libzmq and pyzmq (issue 6).
@@ -32,20 +37,46 @@ let package = Package(
         ),
         // A small INI reader that keeps line:column, shared by zgen (schemas) and the runtime (config).
         .target(name: "INIFormat"),
-        // The runtime every generated daemon compiles against.
+        // The vocabulary the generator and the runtime share: socket types, channel options with
+        // their names and ranges, defaults, security modes. Depends on nothing.
+        .target(name: "ZGenVocabulary"),
+        // The runtime core every generated daemon compiles against: context, sockets, frames, the
+        // loop, timers, the daemon, flow control, socket events. No CLI, INI, lifecycle or CURVE.
         .target(
             name: "ZDaemon",
             dependencies: [
                 "CZeroMQ",
-                "INIFormat",
+                "ZGenVocabulary",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // CURVE keys, key files and the ZAP handler; plugs into the core as a ChannelSecurityProvider.
+        .target(name: "ZDaemonSecurity", dependencies: ["ZDaemon", "CZeroMQ"]),
+        // The core as a swift-service-lifecycle Service.
+        .target(
+            name: "ZDaemonLifecycle",
+            dependencies: ["ZDaemon", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
+        // Daemon programs: command line, INI configuration and logging, key files, signals, the
+        // control channel and the launcher.
+        .target(
+            name: "ZDaemonProcess",
+            dependencies: [
+                "ZDaemon",
+                "ZDaemonSecurity",
+                "ZDaemonLifecycle",
+                "INIFormat",
+                "CZeroMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Helpers for tests of daemons (users' and ours): awaiting a condition, log capture, the
+        // manual clock, daemons on a thread of their own, scratch directories.
+        .target(name: "ZDaemonTesting", dependencies: ["ZDaemon", .product(name: "Logging", package: "swift-log")]),
         // The generator as a library: read -> validate -> model -> render. Never touches sockets.
-        .target(name: "ZGenCore", dependencies: ["INIFormat"]),
+        .target(name: "ZGenCore", dependencies: ["INIFormat", "ZGenVocabulary"]),
         .executableTarget(
             name: "zgen",
             dependencies: [
@@ -68,7 +99,7 @@ let package = Package(
             dependencies: ["zgen"]
         ),
         // Uses ZGenBuildPlugin on its own plugin_exchange.zgen.json, so a broken plugin fails the tests.
-        .testTarget(name: "PluginTests", dependencies: ["ZDaemon"], plugins: ["ZGenBuildPlugin"]),
+        .testTarget(name: "PluginTests", dependencies: ["ZDaemon", "ZDaemonTesting"], plugins: ["ZGenBuildPlugin"]),
         // Builds README's example package with nested `swift build` / `swift package zgen-generate`.
         .testTarget(name: "PluginIntegrationTests"),
         // Daemon processes (issue 4): the seed's example on the generated MyZmq daemons (hand-written
@@ -77,13 +108,15 @@ let package = Package(
             name: "MyZmqExample",
             dependencies: [
                 "ZDaemon",
+                "ZDaemonProcess",
                 "Generated",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "ZDaemonProcessTests", dependencies: ["ZDaemon", "INIFormat"]),
+        .testTarget(name: "ZDaemonProcessTests", dependencies: ["ZDaemon", "ZDaemonProcess", "ZDaemonTesting", "INIFormat"]),
+        .testTarget(name: "ZDaemonLifecycleTests", dependencies: ["ZDaemon", "ZDaemonLifecycle", "ZDaemonTesting"]),
         // Runs the built my-zmq (and pyzmq peers) as real processes.
-        .testTarget(name: "IntegrationTests", dependencies: ["MyZmqExample"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["MyZmqExample", "ZDaemonTesting"]),
         // Pins `zgen --graph mermaid|dot` (Sources/ZGenCore/Graph.swift).
         .testTarget(name: "GraphTests", dependencies: ["ZGenCore"], exclude: ["Schemas"]),
         .testTarget(name: "INIFormatTests", dependencies: ["INIFormat"]),
@@ -91,12 +124,12 @@ let package = Package(
             name: "ZDaemonTests",
             dependencies: [
                 "ZDaemon",
+                "ZDaemonTesting",
                 "CZeroMQ",
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "ZGenCoreTests", dependencies: ["ZGenCore"], exclude: ["Golden", "Invalid"]),
+        .testTarget(name: "ZGenCoreTests", dependencies: ["ZGenCore", "ZGenVocabulary"], exclude: ["Golden", "Invalid"]),
         // zgen's checked-in output for every JSON schema at the top of Schemas/, one namespace enum
         // per schema (`zgen Schemas/my_zmq.json -o Generated/`; ZGenCoreTests fails when it is stale).
         .target(name: "Generated", dependencies: ["ZDaemon"], path: "Generated"),
@@ -118,11 +151,15 @@ let package = Package(
         // runtime's key code; SecurityTests run CURVE, ZAP and the key files over real tcp sockets.
         .executableTarget(
             name: "zkeys",
-            dependencies: ["ZDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["ZDaemonSecurity", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "SecurityTests", dependencies: ["ZDaemon", "CZeroMQ", "INIFormat", "ZGenCore", "zkeys"], exclude: ["Example"]),
+        .testTarget(
+            name: "SecurityTests",
+            dependencies: ["ZDaemon", "ZDaemonSecurity", "ZDaemonProcess", "ZDaemonTesting", "CZeroMQ", "INIFormat", "ZGenCore", "zkeys"],
+            exclude: ["Example"]
+        ),
         // Compiles the golden generated files and runs generated daemons exchanging typed messages.
-        .testTarget(name: "ZGenGoldenTests", dependencies: ["ZDaemon"], path: "Tests/ZGenCoreTests/Golden", exclude: ["Schemas"]),
+        .testTarget(name: "ZGenGoldenTests", dependencies: ["ZDaemon", "ZDaemonTesting"], path: "Tests/ZGenCoreTests/Golden", exclude: ["Schemas"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,6 +3,7 @@
 // (Generated/MyZmq.swift, module Generated); only the handlers below are written by hand.
 import ArgumentParser
 import ZDaemon
+import ZDaemonProcess
 import Generated
 
 /// A received message printed the way the seed prints Python's list of frames: `['text']`.

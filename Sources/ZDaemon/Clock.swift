@@ -1,5 +1,3 @@
-import Synchronization
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -7,7 +5,7 @@ import Darwin
 #endif
 
 /// The time source of an ``EventLoop``: monotonic time since an arbitrary origin. Injectable so
-/// tests advance time by hand (``ManualClock``) instead of sleeping.
+/// tests advance time by hand (`ZDaemonTesting`'s `ManualClock`) instead of sleeping.
 public protocol EventLoopClock: Sendable {
     /// The current time, measured from the clock's own origin; never goes backwards.
     func now() -> Duration
@@ -19,17 +17,6 @@ public struct SystemClock: EventLoopClock {
     public init() {}
     /// Monotonic time since boot.
     public func now() -> Duration { .nanoseconds(monotonicNanoseconds()) }
-}
-
-/// A clock that only moves when told to; for timer tests.
-public final class ManualClock: EventLoopClock {
-    private let current: Mutex<Duration>
-    /// Creates a clock reading `start`.
-    public init(start: Duration = .zero) { current = Mutex(start) }
-    /// The time as last set.
-    public func now() -> Duration { current.withLock { $0 } }
-    /// Moves the clock forward by `amount`.
-    public func advance(by amount: Duration) { current.withLock { $0 += amount } }
 }
 
 /// Monotonic nanoseconds (real time, used by the watchdog whatever the loop's clock is).

@@ -36,7 +36,7 @@ public struct ZMQError: Error, Sendable, Equatable, CustomStringConvertible {
     public var isContextTerminated: Bool { code == ETERM }
 
     /// Builds the error from `zmq_errno()` right after a failed call.
-    static func last(_ operation: String, _ subject: String) -> ZMQError {
+    package static func last(_ operation: String, _ subject: String) -> ZMQError {
         ZMQError(operation: operation, subject: subject, code: zmq_errno())
     }
 }

@@ -329,7 +329,7 @@ public final class EventLoop {
 
     /// One iteration: poll (blocking until the next timer deadline when `wait` is true, not at
     /// all otherwise), dispatch ready sockets, posted work, expired timers and queued tasks.
-    /// Tests with a ``ManualClock`` call `runOnce(wait: false)` after advancing the clock.
+    /// Tests with a manual clock (`ZDaemonTesting`'s `ManualClock`) call `runOnce(wait: false)` after advancing the clock.
     public func runOnce(wait: Bool = true) throws {
         if itemsDirty { rebuildItems() }
         var timeout = -1

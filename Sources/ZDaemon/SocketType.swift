@@ -1,33 +1,10 @@
 import CZeroMQ
+import ZGenVocabulary
 
 /// One frame of a multipart message.
 public typealias Frame = [UInt8]
 
-/// The eleven stable libzmq socket types.
-public enum SocketType: String, Sendable, CaseIterable {
-    /// Pipeline sender (round-robin over connected PULLs).
-    case push = "PUSH"
-    /// Pipeline receiver (fair-queued).
-    case pull = "PULL"
-    /// Publisher (drops at the high-water mark).
-    case pub = "PUB"
-    /// Subscriber (filters by prefix).
-    case sub = "SUB"
-    /// Publisher that also receives subscription messages.
-    case xpub = "XPUB"
-    /// Subscriber that sends subscription messages as data.
-    case xsub = "XSUB"
-    /// Strict request/reply client.
-    case req = "REQ"
-    /// Strict request/reply server.
-    case rep = "REP"
-    /// Asynchronous request socket (no envelope).
-    case dealer = "DEALER"
-    /// Routing socket: first frame is the peer's routing id.
-    case router = "ROUTER"
-    /// Exclusive pair.
-    case pair = "PAIR"
-
+extension SocketType {
     /// The libzmq constant (`ZMQ_PUSH`, ...).
     public var zmqType: Int32 {
         switch self {
@@ -42,22 +19,6 @@ public enum SocketType: String, Sendable, CaseIterable {
         case .dealer: ZMQ_DEALER
         case .router: ZMQ_ROUTER
         case .pair: ZMQ_PAIR
-        }
-    }
-
-    /// Whether messages can be sent on this type.
-    public var canSend: Bool {
-        switch self {
-        case .pull, .sub: false
-        default: true
-        }
-    }
-
-    /// Whether messages can be received on this type.
-    public var canReceive: Bool {
-        switch self {
-        case .push, .pub: false
-        default: true
         }
     }
 }
@@ -96,39 +57,45 @@ public enum SocketOption: Sendable, Equatable {
     /// ZMQ_XPUB_NODROP: refuse (EAGAIN) instead of dropping at the high-water mark (XPUB only).
     case xpubNoDrop(Bool)
 
+    /// The channel option this socket option sets, for the options a schema can name.
+    public var channelOption: ChannelOption? {
+        switch self {
+        case .reconnectIvl: .reconnectIvl
+        case .reconnectIvlMax: .reconnectIvlMax
+        case .heartbeatIvl: .heartbeatIvl
+        case .heartbeatTtl: .heartbeatTtl
+        case .heartbeatTimeout: .heartbeatTimeout
+        case .immediate: .immediate
+        case .routerMandatory: .routerMandatory
+        case .tcpKeepalive: .tcpKeepalive
+        case .xpubNoDrop: .xpubNoDrop
+        case .sendHWM, .receiveHWM, .linger, .subscribe, .unsubscribe, .routingID: nil
+        }
+    }
+
     /// The option's libzmq name without the `ZMQ_` prefix, e.g. `SUBSCRIBE`.
     public var name: String {
+        if let option = channelOption { return option.libzmqName }
         switch self {
-        case .sendHWM: "SNDHWM"
-        case .receiveHWM: "RCVHWM"
-        case .linger: "LINGER"
-        case .subscribe: "SUBSCRIBE"
-        case .unsubscribe: "UNSUBSCRIBE"
-        case .routingID: "ROUTING_ID"
-        case .reconnectIvl: "RECONNECT_IVL"
-        case .reconnectIvlMax: "RECONNECT_IVL_MAX"
-        case .heartbeatIvl: "HEARTBEAT_IVL"
-        case .heartbeatTtl: "HEARTBEAT_TTL"
-        case .heartbeatTimeout: "HEARTBEAT_TIMEOUT"
-        case .immediate: "IMMEDIATE"
-        case .routerMandatory: "ROUTER_MANDATORY"
-        case .tcpKeepalive: "TCP_KEEPALIVE"
-        case .xpubNoDrop: "XPUB_NODROP"
+        case .sendHWM: return "SNDHWM"
+        case .receiveHWM: return "RCVHWM"
+        case .linger: return "LINGER"
+        case .subscribe: return "SUBSCRIBE"
+        case .unsubscribe: return "UNSUBSCRIBE"
+        case .routingID: return "ROUTING_ID"
+        default: return "\(self)"
         }
     }
 
     /// Whether the option means anything on a socket of `type`.
     public func applies(to type: SocketType) -> Bool {
+        if let option = channelOption { return option.applies(to: type) }
         switch self {
-        case .sendHWM: type.canSend
-        case .receiveHWM: type.canReceive
-        case .subscribe, .unsubscribe: type == .sub
-        case .routingID: [.req, .rep, .dealer, .router].contains(type)
-        case .routerMandatory: type == .router
-        case .xpubNoDrop: type == .xpub
-        case .linger, .reconnectIvl, .reconnectIvlMax, .heartbeatIvl, .heartbeatTtl,
-            .heartbeatTimeout, .immediate, .tcpKeepalive:
-            true
+        case .sendHWM: return type.canSend
+        case .receiveHWM: return type.canReceive
+        case .subscribe, .unsubscribe: return type == .sub
+        case .routingID: return [.req, .rep, .dealer, .router].contains(type)
+        default: return true
         }
     }
 

@@ -1,69 +1,24 @@
 import Logging
 import Metrics
+import ZGenVocabulary
 
-/// Socket options of a channel; `nil` keeps libzmq's default.
-public struct ChannelOptions: Sendable, Equatable {
-    /// ZMQ_RECONNECT_IVL, ms.
-    public var reconnectIvl: Int32?
-    /// ZMQ_RECONNECT_IVL_MAX, ms.
-    public var reconnectIvlMax: Int32?
-    /// ZMQ_HEARTBEAT_IVL, ms.
-    public var heartbeatIvl: Int32?
-    /// ZMQ_HEARTBEAT_TIMEOUT, ms.
-    public var heartbeatTimeout: Int32?
-    /// ZMQ_HEARTBEAT_TTL, ms.
-    public var heartbeatTtl: Int32?
-    /// ZMQ_IMMEDIATE.
-    public var immediate: Bool?
-    /// ZMQ_ROUTER_MANDATORY (ROUTER only).
-    public var routerMandatory: Bool?
-    /// ZMQ_TCP_KEEPALIVE.
-    public var tcpKeepalive: Bool?
-    /// ZMQ_XPUB_NODROP (XPUB only): at the high-water mark a send is refused (and queued by
-    /// the runtime, then `ChannelFullError`) instead of silently dropped.
-    public var xpubNoDrop: Bool?
-
-    /// Creates options; every argument defaults to libzmq's default.
-    public init(reconnectIvl: Int32? = nil, reconnectIvlMax: Int32? = nil, heartbeatIvl: Int32? = nil,
-                heartbeatTimeout: Int32? = nil, heartbeatTtl: Int32? = nil, immediate: Bool? = nil,
-                routerMandatory: Bool? = nil, tcpKeepalive: Bool? = nil, xpubNoDrop: Bool? = nil) {
-        self.reconnectIvl = reconnectIvl
-        self.reconnectIvlMax = reconnectIvlMax
-        self.heartbeatIvl = heartbeatIvl
-        self.heartbeatTimeout = heartbeatTimeout
-        self.heartbeatTtl = heartbeatTtl
-        self.immediate = immediate
-        self.routerMandatory = routerMandatory
-        self.tcpKeepalive = tcpKeepalive
-        self.xpubNoDrop = xpubNoDrop
-    }
-
-    /// `self` with every non-nil field of `override` taking precedence.
-    public func merging(_ override: ChannelOptions) -> ChannelOptions {
-        ChannelOptions(reconnectIvl: override.reconnectIvl ?? reconnectIvl,
-                       reconnectIvlMax: override.reconnectIvlMax ?? reconnectIvlMax,
-                       heartbeatIvl: override.heartbeatIvl ?? heartbeatIvl,
-                       heartbeatTimeout: override.heartbeatTimeout ?? heartbeatTimeout,
-                       heartbeatTtl: override.heartbeatTtl ?? heartbeatTtl,
-                       immediate: override.immediate ?? immediate,
-                       routerMandatory: override.routerMandatory ?? routerMandatory,
-                       tcpKeepalive: override.tcpKeepalive ?? tcpKeepalive,
-                       xpubNoDrop: override.xpubNoDrop ?? xpubNoDrop)
-    }
-
+extension ChannelOptions {
     /// The options that are set, as socket options.
     public var socketOptions: [SocketOption] {
-        var result: [SocketOption] = []
-        if let v = reconnectIvl { result.append(.reconnectIvl(v)) }
-        if let v = reconnectIvlMax { result.append(.reconnectIvlMax(v)) }
-        if let v = heartbeatIvl { result.append(.heartbeatIvl(v)) }
-        if let v = heartbeatTimeout { result.append(.heartbeatTimeout(v)) }
-        if let v = heartbeatTtl { result.append(.heartbeatTtl(v)) }
-        if let v = immediate { result.append(.immediate(v)) }
-        if let v = routerMandatory { result.append(.routerMandatory(v)) }
-        if let v = tcpKeepalive { result.append(.tcpKeepalive(v)) }
-        if let v = xpubNoDrop { result.append(.xpubNoDrop(v)) }
-        return result
+        setOptions.map { option, value in
+            switch (option, value) {
+            case (.reconnectIvl, .integer(let v)): .reconnectIvl(v)
+            case (.reconnectIvlMax, .integer(let v)): .reconnectIvlMax(v)
+            case (.heartbeatIvl, .integer(let v)): .heartbeatIvl(v)
+            case (.heartbeatTimeout, .integer(let v)): .heartbeatTimeout(v)
+            case (.heartbeatTtl, .integer(let v)): .heartbeatTtl(v)
+            case (.immediate, .flag(let v)): .immediate(v)
+            case (.routerMandatory, .flag(let v)): .routerMandatory(v)
+            case (.tcpKeepalive, .flag(let v)): .tcpKeepalive(v)
+            case (.xpubNoDrop, .flag(let v)): .xpubNoDrop(v)
+            default: preconditionFailure("\(option) holds a value of the wrong kind")
+            }
+        }
     }
 }
 
@@ -93,17 +48,19 @@ public struct ChannelSpec: Sendable, Equatable {
     public var drains: String?
     /// Further socket options.
     public var options: ChannelOptions
-    /// Transport security: `.curve` encrypts and authenticates (keys come from
-    /// ``DaemonConfiguration/security``, never from the spec).
+    /// Transport security: anything but `.none` needs the daemon's security provider
+    /// (``DaemonConfiguration/security``), which holds the keys; the spec never does.
     public var security: ChannelSecurity
-    /// CURVE only: whether this side is the CURVE server; `nil` = the binding side is.
+    /// Secured channels: whether this side is the security server (CURVE's `curveServer`);
+    /// `nil` = the binding side is.
     public var curveServer: Bool?
     /// Free text from the schema.
     public var description: String?
 
     /// Creates a channel declaration.
     public init(name: String, socket: SocketType, endpoints: [String], bind: Bool = false,
-                subscribe: [String] = [], hwm: Int32 = 1000, queue: Int = 1000, linger: Int32? = nil,
+                subscribe: [String] = [], hwm: Int32 = Int32(ChannelLimits.defaultHWM), queue: Int = ChannelLimits.defaultQueue,
+                linger: Int32? = nil,
                 timeout: Int? = nil, drainedBy: String? = nil, drains: String? = nil,
                 options: ChannelOptions = ChannelOptions(), security: ChannelSecurity = .none,
                 curveServer: Bool? = nil, description: String? = nil) {
@@ -124,7 +81,7 @@ public struct ChannelSpec: Sendable, Equatable {
         self.description = description
     }
 
-    /// Whether this side is the CURVE server: ``curveServer`` if set, else ``bind``.
+    /// Whether this side is the security server: ``curveServer`` if set, else ``bind``.
     public var isCurveServer: Bool { curveServer ?? bind }
 }
 
@@ -217,7 +174,7 @@ public struct DaemonConfiguration: Sendable {
     public var blockingThreshold: Duration
     /// Per-channel overrides, keyed by channel name.
     public var channels: [String: ChannelOverride]
-    /// The loop's clock (tests inject a ``ManualClock``).
+    /// The loop's clock (tests inject `ZDaemonTesting`'s `ManualClock`).
     public var clock: any EventLoopClock
     /// At most this many messages are taken from one readable socket before polling again.
     public var receiveBatch: Int
@@ -231,9 +188,10 @@ public struct DaemonConfiguration: Sendable {
     /// Observe every channel's socket events (logged and counted). Channels with an
     /// `onSocketEvent` handler, and CURVE channels, are observed regardless.
     public var monitorSocketEvents: Bool
-    /// Keys and client policies of the CURVE channels (`nil`: none configured, so a CURVE
-    /// channel is a start-up error).
-    public var security: SecurityConfiguration?
+    /// What secures the channels whose spec asks for security (for CURVE,
+    /// `ZDaemonSecurity`'s `SecurityConfiguration`); `nil`: none, so such a channel is a
+    /// start-up error (never a silently plaintext channel).
+    public var security: (any ChannelSecurityProvider)?
 
     /// All defaults: shared context, 1 s linger, 5 s watchdog, system clock.
     public init() {

@@ -1,3 +1,5 @@
+import ZGenVocabulary
+
 /// Topology pictures of a schema for review: `zgen --graph mermaid|dot <schema>`.
 ///
 /// Daemons are nodes. Every channel endpoint is an edge: where one daemon connects to an endpoint
@@ -114,7 +116,7 @@ public enum TopologyGraph {
         }
 
         /// Socket types that start a conversation: a two-way edge is drawn from them.
-        static let initiators: Set<SocketKind> = [.req, .dealer]
+        static let initiators: Set<SocketType> = [.req, .dealer]
 
         /// The edge between a bind and a connect that reaches it.
         static func edge(_ bind: Site, _ connect: Site) -> Edge {

@@ -10,9 +10,6 @@ enum Identifiers {
         "nil", "self", "Self", "super", "throws", "true", "try", "_",
     ]
 
-    /// Names a message or daemon type may not take: they would shadow names the generated code uses.
-    static let reservedTypeNames: Set<String> = OutputNaming.reservedNamespaces
-
     /// `job-queue` → `jobQueue`, `HTTPStatus` → `httpStatus`, `9lives` → `_9lives`, `self` → `self_`;
     /// empty if no letters/digits.
     static func lowerCamelCase(_ name: String) -> String {

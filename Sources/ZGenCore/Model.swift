@@ -1,3 +1,5 @@
+import ZGenVocabulary
+
 /// The schema as plain values, independent of the form it was read from: a JSON schema and an INI
 /// schema that say the same thing produce equal models, so their generated Swift is identical.
 public struct Schema: Sendable, Hashable {
@@ -141,69 +143,6 @@ public struct Daemon: Sendable, Hashable {
     }
 }
 
-/// ZeroMQ socket types.
-public enum SocketKind: String, Sendable, Hashable, CaseIterable {
-    /// Socket types, by their libzmq names.
-    case push = "PUSH", pull = "PULL", pub = "PUB", sub = "SUB", xpub = "XPUB", xsub = "XSUB"
-    /// Request-reply and routing socket types.
-    case req = "REQ", rep = "REP", dealer = "DEALER", router = "ROUTER", pair = "PAIR"
-
-    /// Whether the socket type can send application messages.
-    public var canSend: Bool {
-        switch self {
-        case .pull, .sub: return false
-        default: return true
-        }
-    }
-
-    /// Whether the socket type can receive application messages.
-    public var canReceive: Bool {
-        switch self {
-        case .push, .pub: return false
-        default: return true
-        }
-    }
-
-    /// The Swift case name in the runtime's `SocketType`.
-    public var caseName: String { rawValue.lowercased() }
-}
-
-/// libzmq options of a channel; nil means libzmq's default.
-public struct ChannelOptionValues: Sendable, Hashable {
-    /// ZMQ_RECONNECT_IVL, ms.
-    public var reconnectIvl: Int?
-    /// ZMQ_RECONNECT_IVL_MAX, ms.
-    public var reconnectIvlMax: Int?
-    /// ZMQ_HEARTBEAT_IVL, ms.
-    public var heartbeatIvl: Int?
-    /// ZMQ_HEARTBEAT_TIMEOUT, ms.
-    public var heartbeatTimeout: Int?
-    /// ZMQ_HEARTBEAT_TTL, ms.
-    public var heartbeatTtl: Int?
-    /// ZMQ_IMMEDIATE.
-    public var immediate: Bool?
-    /// ZMQ_ROUTER_MANDATORY.
-    public var routerMandatory: Bool?
-    /// ZMQ_TCP_KEEPALIVE.
-    public var tcpKeepalive: Bool?
-    /// ZMQ_XPUB_NODROP (XPUB only): refuse at the high-water mark instead of dropping.
-    public var xpubNoDrop: Bool?
-
-    /// Creates options, all libzmq defaults.
-    public init() {}
-
-    /// Whether every option is the default.
-    public var isEmpty: Bool { self == ChannelOptionValues() }
-}
-
-/// A channel's transport security.
-public enum ChannelSecurityMode: String, Sendable, Hashable, CaseIterable {
-    /// Plaintext (libzmq's NULL mechanism).
-    case none
-    /// CURVE encryption and authentication; keys come from the daemon's run-time configuration.
-    case curve
-}
-
 /// A channel: one socket of a daemon.
 public struct Channel: Sendable, Hashable {
     /// The name in the schema (the runtime's channel name).
@@ -211,7 +150,7 @@ public struct Channel: Sendable, Hashable {
     /// The name as an UpperCamelCase identifier part (`job-queue` → `JobQueue`), used in `on…` and `send…`.
     public var identifierPart: String
     /// The socket type.
-    public var socket: SocketKind
+    public var socket: SocketType
     /// Endpoints, in order.
     public var endpoints: [String]
     /// Bind (true) or connect (false).
@@ -237,31 +176,31 @@ public struct Channel: Sendable, Hashable {
     /// The channel (of this daemon) this one drains.
     public var drains: String?
     /// libzmq options.
-    public var options: ChannelOptionValues
+    public var options: ChannelOptions
     /// Transport security (`none` or `curve`); the schema never names a key.
-    public var security: ChannelSecurityMode
+    public var security: ChannelSecurity
     /// CURVE only: whether this side is the CURVE server (`nil`: the binding side is).
     public var curveServer: Bool?
     /// Doc comment text.
     public var description: String?
 
     /// Creates a channel with the format's defaults.
-    public init(name: String, identifierPart: String, socket: SocketKind, endpoints: [String], bind: Bool = false) {
+    public init(name: String, identifierPart: String, socket: SocketType, endpoints: [String], bind: Bool = false) {
         self.name = name
         self.identifierPart = identifierPart
         self.socket = socket
         self.endpoints = endpoints
         self.bind = bind
         self.subscribe = []
-        self.hwm = 1000
-        self.queue = 1000
-        self.options = ChannelOptionValues()
+        self.hwm = ChannelLimits.defaultHWM
+        self.queue = ChannelLimits.defaultQueue
+        self.options = ChannelOptions()
         self.security = .none
     }
 
     /// The send method's name, if the channel sends (`sendJob`). REP replies by returning, so it has none.
     public var sendMethod: String? {
         guard send != nil, socket != .rep else { return nil }
-        return "send" + identifierPart
+        return Naming.sendMethod(identifierPart)
     }
 }

@@ -1,3 +1,5 @@
+import ZGenVocabulary
+
 /// The access level of the generated declarations.
 public enum AccessLevel: String, Sendable, Hashable, CaseIterable {
     /// `public`: the generated module exports everything (the default).
@@ -86,12 +88,12 @@ struct Renderer {
         }
         for daemon in schema.daemons {
             line()
-            block("extension \(namespace).\(daemon.typeName)Handlers") { r in
+            block("extension \(namespace).\(Naming.handlersProtocol(daemon.typeName))") { r in
                 r.doc("Does nothing: override it to start timers or send a first message.")
-                r.line("\(r.a)func daemonDidStart(_ daemon: \(r.namespace).\(daemon.typeName)) throws {}")
+                r.line("\(r.a)func \(Naming.startHook)(_ daemon: \(r.namespace).\(daemon.typeName)) throws {}")
                 r.line()
                 r.doc("Does nothing: override it to react to connections coming and going (the runtime logs and counts them anyway).")
-                r.line("\(r.a)func onSocketEvent(_ event: SocketEvent, channel: String, daemon: \(r.namespace).\(daemon.typeName)) throws {}")
+                r.line("\(r.a)func \(Naming.socketEventHook)(_ event: SocketEvent, channel: String, daemon: \(r.namespace).\(daemon.typeName)) throws {}")
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -233,7 +235,7 @@ struct Renderer {
         let d = daemon.typeName
         doc("What `\(daemon.name)` does with what it receives: conform a class of yours. Every receiving channel")
         doc("has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.")
-        block("\(a)protocol \(d)Handlers: AnyObject") { r in
+        block("\(a)protocol \(Naming.handlersProtocol(d)): AnyObject") { r in
             for channel in daemon.channels {
                 guard let handler = channel.handler, let recv = channel.recv else { continue }
                 let type = r.typeName(ofMessage: recv)
@@ -261,12 +263,12 @@ struct Renderer {
                 r.line()
             }
             r.doc("Called on the loop once every channel is open: start timers or send a first message here.")
-            r.line("func daemonDidStart(_ daemon: \(d)) throws")
+            r.line("func \(Naming.startHook)(_ daemon: \(d)) throws")
             r.line()
             r.doc("Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of")
             r.doc("the channel named `channel`, only when `DaemonConfiguration.monitorSocketEvents` is true: observing costs")
             r.doc("a monitor socket per channel, so it is off by default. Optional: the default does nothing.")
-            r.line("func onSocketEvent(_ event: SocketEvent, channel: String, daemon: \(d)) throws")
+            r.line("func \(Naming.socketEventHook)(_ event: SocketEvent, channel: String, daemon: \(d)) throws")
         }
     }
 
@@ -285,7 +287,7 @@ struct Renderer {
             line("ChannelSpec(")
             indent += 1
             line("name: \(swiftStringLiteral(channel.name)),")
-            line("socket: .\(channel.socket.caseName),")
+            line("socket: .\(String(describing: channel.socket)),")
             line("endpoints: [\(channel.endpoints.map(swiftStringLiteral).joined(separator: ", "))],")
             line("bind: \(channel.bind),")
             line("subscribe: [\(channel.subscribe.map(swiftStringLiteral).joined(separator: ", "))],")
@@ -295,20 +297,15 @@ struct Renderer {
             line("timeout: \(optional(channel.timeout)),")
             line("drainedBy: \(optional(channel.drainedBy)),")
             line("drains: \(optional(channel.drains)),")
-            let o = channel.options
-            if o.isEmpty {
+            if channel.options.isEmpty {
                 line("options: ChannelOptions(),")
             } else {
-                var parts: [String] = []
-                if let v = o.reconnectIvl { parts.append("reconnectIvl: \(v)") }
-                if let v = o.reconnectIvlMax { parts.append("reconnectIvlMax: \(v)") }
-                if let v = o.heartbeatIvl { parts.append("heartbeatIvl: \(v)") }
-                if let v = o.heartbeatTimeout { parts.append("heartbeatTimeout: \(v)") }
-                if let v = o.heartbeatTtl { parts.append("heartbeatTtl: \(v)") }
-                if let v = o.immediate { parts.append("immediate: \(optional(v))") }
-                if let v = o.routerMandatory { parts.append("routerMandatory: \(optional(v))") }
-                if let v = o.tcpKeepalive { parts.append("tcpKeepalive: \(optional(v))") }
-                if let v = o.xpubNoDrop { parts.append("xpubNoDrop: \(optional(v))") }
+                let parts = channel.options.setOptions.map { option, value in
+                    switch value {
+                    case .integer(let v): "\(option.schemaKey): \(v)"
+                    case .flag(let v): "\(option.schemaKey): \(v)"
+                    }
+                }
                 line("options: ChannelOptions(\(parts.joined(separator: ", "))),")
             }
             // Only when set, so schemas without security render as before.
@@ -348,11 +345,11 @@ struct Renderer {
             r.line()
             r.doc("The runtime daemon underneath (counters, configuration, untyped access).")
             r.line("\(r.a)let daemon: Daemon")
-            r.line("private let handlers: any \(d)Handlers")
+            r.line("private let handlers: any \(Naming.handlersProtocol(d))")
             r.line()
             r.doc("Creates the daemon and routes each receiving channel to `handlers`; `run()` opens the channels.")
             r.doc("Keep this object alive while its daemon runs: the routes refer back to it.")
-            r.block("\(r.a)init(handlers: some \(d)Handlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws") { r in
+            r.block("\(r.a)init(handlers: some \(Naming.handlersProtocol(d)), configuration: DaemonConfiguration = DaemonConfiguration()) throws") { r in
                 r.line("self.daemon = try Daemon(spec: Self.spec, configuration: configuration)")
                 r.line("self.handlers = handlers")
                 for (index, channel) in daemon.channels.enumerated() {
@@ -387,13 +384,13 @@ struct Renderer {
                     }
                 }
                 r.block("daemon.onStart { [unowned self] in") { r in
-                    r.line("try self.handlers.daemonDidStart(self)")
+                    r.line("try self.handlers.\(Naming.startHook)(self)")
                 }
                 r.block("if configuration.monitorSocketEvents") { r in
                     r.block("for (index, channel) in Self.spec.channels.enumerated()") { r in
                         r.line("let name = channel.name")
                         r.block("daemon.onSocketEvent(index) { [unowned self] event in") { r in
-                            r.line("try self.handlers.onSocketEvent(event, channel: name, daemon: self)")
+                            r.line("try self.handlers.\(Naming.socketEventHook)(event, channel: name, daemon: self)")
                         }
                     }
                 }

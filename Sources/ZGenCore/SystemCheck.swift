@@ -1,3 +1,5 @@
+import ZGenVocabulary
+
 /// A parsed ZeroMQ endpoint.
 enum Endpoint: Hashable {
     case tcp(host: String, port: String)
@@ -137,17 +139,17 @@ struct SystemCheck {
     }
 
     /// Socket types that may talk to each other (unordered).
-    static let pairs: Set<[SocketKind]> = [
+    static let pairs: Set<[SocketType]> = [
         [.push, .pull], [.pub, .sub], [.pub, .xsub], [.xpub, .sub], [.xpub, .xsub], [.req, .rep], [.req, .router],
         [.dealer, .router], [.dealer, .rep], [.dealer, .dealer], [.pair, .pair], [.router, .router],
     ]
 
-    static func canPair(_ a: SocketKind, _ b: SocketKind) -> Bool {
+    static func canPair(_ a: SocketType, _ b: SocketType) -> Bool {
         pairs.contains([a, b]) || pairs.contains([b, a])
     }
 
-    static func partners(of socket: SocketKind) -> [String] {
-        SocketKind.allCases.filter { canPair(socket, $0) }.map(\.rawValue)
+    static func partners(of socket: SocketType) -> [String] {
+        SocketType.allCases.filter { canPair(socket, $0) }.map(\.rawValue)
     }
 
     func qualified(_ site: Site) -> String {

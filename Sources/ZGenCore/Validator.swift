@@ -1,3 +1,5 @@
+import ZGenVocabulary
+
 /// The two forms a schema is written in.
 public enum SchemaForm: String, Sendable, Hashable {
     /// `*.json`: one JSON object.
@@ -27,10 +29,7 @@ struct Validator {
         "socket", "endpoint", "bind", "subscribe", "message", "send", "recv", "handler", "hwm", "queue", "linger",
         "timeout", "drainedBy", "drains", "options", "security", "curveServer", "description",
     ]
-    static let optionKeys = [
-        "reconnectIvl", "reconnectIvlMax", "heartbeatIvl", "heartbeatTimeout", "heartbeatTtl", "immediate",
-        "routerMandatory", "tcpKeepalive", "xpubNoDrop",
-    ]
+    static let optionKeys = ChannelOption.allCases.map(\.schemaKey)
 
     /// What to say about a JSON-form key written in an INI section.
     static let iniHints = [
@@ -211,12 +210,12 @@ struct Validator {
     var typeNameLocations: [String: (name: String, location: SourceLocation)] = [:]
 
     mutating func typeName(for name: String, _ what: String, at location: SourceLocation) -> String? {
-        let identifier = Identifiers.upperCamelCase(name)
+        let identifier = Naming.typeName(name)
         if identifier.isEmpty {
             diagnostics.error("\(what) name `\(name)` has no letters or digits to make a Swift name from", at: location)
             return nil
         }
-        if Identifiers.reservedTypeNames.contains(identifier) {
+        if Naming.reservedTypeNames.contains(identifier) {
             diagnostics.error("\(what) name `\(name)` would shadow `\(identifier)`, which the generated code uses; choose another name", at: location)
             return nil
         }
@@ -237,7 +236,7 @@ struct Validator {
         // Message and daemon names were claimed as they were read; the handler protocols are claimed here.
         for daemon in daemons {
             let location = typeNameLocations[daemon.typeName]?.location ?? .start
-            claimTypeName(daemon.typeName + "Handlers", name: daemon.name + "Handlers", at: location)
+            claimTypeName(Naming.handlersProtocol(daemon.typeName), name: Naming.handlersProtocol(daemon.name), at: location)
         }
     }
 
@@ -419,7 +418,8 @@ struct Validator {
             if let items = channelsMember.value.members {
                 var seen: [String: SourceLocation] = [:]
                 var parts: [String: (String, SourceLocation)] = [:]
-                var handlers: [String: (String, SourceLocation)] = ["daemonDidStart": ("daemonDidStart", .start)]
+                var handlers: [String: (String, SourceLocation)] = [:]
+                for hook in Naming.reservedHandlerNames { handlers[hook] = (hook, .start) }
                 for item in items {
                     if let first = seen[item.key] {
                         diagnostics.error(
@@ -477,19 +477,19 @@ struct Validator {
     ) -> (Channel, ChannelKeys, [SourceLocation])? {
         let what = "channel `\(daemon).\(member.key)`"
         guard let keys = object(member.value, what, known: Self.channelKeys) else { return nil }
-        let part = OutputNaming.upperCamelCase(member.key)
+        let part = Naming.channelPart(member.key)
         var ok = true
         if part.isEmpty {
             diagnostics.error("channel name `\(member.key)` has no letters or digits to make a Swift name from", at: member.keyLocation)
             ok = false
         }
-        var socket: SocketKind?
+        var socket: SocketType?
         if let socketMember = keys["socket"] {
             if let text = string(socketMember) {
-                socket = SocketKind(rawValue: text)
+                socket = SocketType(rawValue: text)
                 if socket == nil {
                     diagnostics.error(
-                        "unknown socket type `\(text)`" + Suggestion.didYouMean(text, in: SocketKind.allCases.map(\.rawValue)),
+                        "unknown socket type `\(text)`" + Suggestion.didYouMean(text, in: SocketType.allCases.map(\.rawValue)),
                         at: socketMember.value.location)
                 }
             }
@@ -526,10 +526,9 @@ struct Validator {
         }
         guard let socket else {
             // Still check what does not depend on the socket type.
-            for key in ["hwm", "queue"] {
-                if let m = keys[key] { _ = integer(m, in: 0...Int(Int32.max)) }
-            }
-            if let m = keys["linger"] { _ = integer(m, in: -1...Int(Int32.max)) }
+            if let m = keys["hwm"] { _ = integer(m, in: ChannelLimits.hwm) }
+            if let m = keys["queue"] { _ = integer(m, in: ChannelLimits.queue) }
+            if let m = keys["linger"] { _ = integer(m, in: ChannelLimits.linger) }
             if let m = keys["options"] { _ = validateOptions(m.value, socket: nil) }
             for key in ["message", "send", "recv"] {
                 guard let m = keys[key], let name = string(m), !validMessages.contains(name), !declaredMessages.contains(name) else { continue }
@@ -541,7 +540,7 @@ struct Validator {
 
         // subscribe
         if let subscribeMember = keys["subscribe"] {
-            if socket != .sub && socket != .xsub {
+            if !socket.takesSubscriptions {
                 diagnostics.error("`subscribe` applies only to SUB and XSUB sockets, not \(socket.rawValue)", at: subscribeMember.keyLocation)
                 ok = false
             } else if let list = stringList(subscribeMember) {
@@ -625,25 +624,24 @@ struct Validator {
         } else if keys["handler"] != nil {
             ok = false
         } else if channel.recv != nil {
-            channel.handler = "on" + part
+            channel.handler = Naming.handlerMethod(part)
         }
 
         // numbers
-        let int32Max = Int(Int32.max)
         if let m = keys["hwm"] {
-            if let value = integer(m, in: 0...int32Max) { channel.hwm = value } else { ok = false }
+            if let value = integer(m, in: ChannelLimits.hwm) { channel.hwm = value } else { ok = false }
         }
         if let m = keys["queue"] {
-            if let value = integer(m, in: 0...int32Max) { channel.queue = value } else { ok = false }
+            if let value = integer(m, in: ChannelLimits.queue) { channel.queue = value } else { ok = false }
         }
         if let m = keys["linger"] {
-            if let value = integer(m, in: -1...int32Max) { channel.linger = value } else { ok = false }
+            if let value = integer(m, in: ChannelLimits.linger) { channel.linger = value } else { ok = false }
         }
         if let m = keys["timeout"] {
             if socket != .req {
                 diagnostics.error("`timeout` applies only to REQ sockets, not \(socket.rawValue)", at: m.keyLocation)
                 ok = false
-            } else if let value = integer(m, in: 1...int32Max) {
+            } else if let value = integer(m, in: ChannelLimits.timeout) {
                 channel.timeout = value
             } else {
                 ok = false
@@ -671,10 +669,10 @@ struct Validator {
         var ok = true
         var securityKnown = true
         if let m = keys["security"], let text = string(m) {
-            if let mode = ChannelSecurityMode(rawValue: text) {
+            if let mode = ChannelSecurity(rawValue: text) {
                 channel.security = mode
             } else {
-                let names = ChannelSecurityMode.allCases.map(\.rawValue)
+                let names = ChannelSecurity.allCases.map(\.rawValue)
                 var hint = Suggestion.didYouMean(text, in: names)
                 if hint.isEmpty { hint = " (expected \(names.map { "`\($0)`" }.joined(separator: " or ")))" }
                 diagnostics.error("unknown security `\(text)`" + hint, at: m.value.location)
@@ -706,35 +704,22 @@ struct Validator {
         return ok
     }
 
-    mutating func validateOptions(_ node: Node, socket: SocketKind?) -> ChannelOptionValues? {
+    mutating func validateOptions(_ node: Node, socket: SocketType?) -> ChannelOptions? {
         guard let keys = object(node, "`options`", known: Self.optionKeys) else { return nil }
-        var options = ChannelOptionValues()
+        var options = ChannelOptions()
         var ok = true
-        let int32Max = Int(Int32.max)
-        func int(_ key: String, _ range: ClosedRange<Int>, _ set: (inout ChannelOptionValues, Int) -> Void) {
-            guard let m = keys[key] else { return }
-            if let value = integer(m, in: range) { set(&options, value) } else { ok = false }
-        }
-        func flag(_ key: String, _ set: (inout ChannelOptionValues, Bool) -> Void) {
-            guard let m = keys[key] else { return }
-            if let value = bool(m) { set(&options, value) } else { ok = false }
-        }
-        int("reconnectIvl", -1...int32Max) { $0.reconnectIvl = $1 }
-        int("reconnectIvlMax", 0...int32Max) { $0.reconnectIvlMax = $1 }
-        int("heartbeatIvl", 0...int32Max) { $0.heartbeatIvl = $1 }
-        int("heartbeatTimeout", 0...int32Max) { $0.heartbeatTimeout = $1 }
-        int("heartbeatTtl", 0...655_350) { $0.heartbeatTtl = $1 }
-        flag("immediate") { $0.immediate = $1 }
-        flag("routerMandatory") { $0.routerMandatory = $1 }
-        flag("tcpKeepalive") { $0.tcpKeepalive = $1 }
-        flag("xpubNoDrop") { $0.xpubNoDrop = $1 }
-        if let m = keys["routerMandatory"], let socket, socket != .router {
-            diagnostics.error("`routerMandatory` applies only to ROUTER sockets, not \(socket.rawValue)", at: m.keyLocation)
-            ok = false
-        }
-        if let m = keys["xpubNoDrop"], let socket, socket != .xpub {
-            diagnostics.error("`xpubNoDrop` applies only to XPUB sockets, not \(socket.rawValue)", at: m.keyLocation)
-            ok = false
+        for option in ChannelOption.allCases {
+            guard let m = keys[option.schemaKey] else { continue }
+            switch option.kind {
+            case .integer(let range):
+                if let value = integer(m, in: range) { options[option] = .integer(Int32(value)) } else { ok = false }
+            case .flag:
+                if let value = bool(m) { options[option] = .flag(value) } else { ok = false }
+            }
+            if let socket, let only = option.onlySocket, only != socket {
+                diagnostics.error("`\(option.schemaKey)` applies only to \(only.rawValue) sockets, not \(socket.rawValue)", at: m.keyLocation)
+                ok = false
+            }
         }
         return ok ? options : nil
     }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import ZDaemon
+import ZDaemonSecurity
 
 #if canImport(Glibc)
 import Glibc

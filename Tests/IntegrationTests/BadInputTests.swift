@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZDaemonTesting
 
 #if canImport(Glibc)
     import Glibc
@@ -19,21 +20,21 @@ struct BadInputTests {
     }
 
     @Test func missingConfigFile() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         let (status, lines) = try run(["-c", scratch.file("nope.ini")])
         #expect(status == 78)
         #expect(lines == ["\(scratch.file("nope.ini")): error: cannot read configuration file: No such file or directory"])
     }
 
     @Test func directoryAsConfig() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         let (status, lines) = try run(["-c", scratch.path])
         #expect(status == 78)
         #expect(lines == ["\(scratch.path): error: configuration file is a directory"])
     }
 
     @Test func malformedINIWithLine() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         try "[loggers]\nkeys = root\n\nthis line is not ini\n".write(toFile: scratch.file("bad.ini"), atomically: true, encoding: .utf8)
         let (status, lines) = try run(["-c", scratch.file("bad.ini")])
         #expect(status == 78)
@@ -41,7 +42,7 @@ struct BadInputTests {
     }
 
     @Test func unknownHandlerClass() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         let text = try String(contentsOfFile: schemaINI, encoding: .utf8)
             .replacingOccurrences(of: "class = logging.StreamHandler", with: "class = logging.handlers.SysLogHandler")
         try text.write(toFile: scratch.file("app.ini"), atomically: true, encoding: .utf8)
@@ -53,7 +54,7 @@ struct BadInputTests {
     }
 
     @Test func unknownLevel() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         let text = try String(contentsOfFile: schemaINI, encoding: .utf8)
             .replacingOccurrences(of: "level = DEBUG", with: "level = LOUD")
         try text.write(toFile: scratch.file("app.ini"), atomically: true, encoding: .utf8)
@@ -68,7 +69,7 @@ struct BadInputTests {
         #expect(lines == [
             "--set MyWorker.job.endpoint=tcp://localhost:http: error: bad endpoint 'tcp://localhost:http': the port must be 1-65535 or *"
         ])
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         let child = try Child(myZmq, ["-c", schemaINI], environment: ["ZGEN_MYSERVER_BROADCAST_ENDPOINT": "nowhere"])
         #expect(child.waitForExit() == 78)
         #expect(child.lines.first?.hasPrefix("environment variable ZGEN_MYSERVER_BROADCAST_ENDPOINT: error: bad endpoint 'nowhere'") == true)
@@ -79,7 +80,7 @@ struct BadInputTests {
         // Occupy a port the OS picks, then ask the server to bind it.
         let (listener, port) = try occupyPort()
         defer { close(listener) }
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         let (status, lines) = try run(
             ["-c", schemaINI, "--daemon", "MyServer", "--set", "MyServer.job.endpoint=tcp://127.0.0.1:\(port)"]
                 + scratch.exampleOverrides.replacingJobOverride())
@@ -91,7 +92,7 @@ struct BadInputTests {
     func occupiedPortUnderLauncher() throws {
         let (listener, port) = try occupyPort()
         defer { close(listener) }
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         let (status, lines) = try run(
             ["-c", schemaINI, "--workers", "2", "--set", "*.job.endpoint=tcp://127.0.0.1:\(port)"]
                 + scratch.exampleOverrides.replacingJobOverride())

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZDaemonTesting
 
 #if canImport(Glibc)
     import Glibc
@@ -55,7 +56,7 @@ struct MyZmqExampleTests {
     init() throws { myZmq = try executable("my-zmq") }
 
     func runExample(config: String) throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         let child = try Child(myZmq, ["-c", config, "--interval", "0.3"] + scratch.exampleOverrides)
         let status = child.waitForExit(timeout: 60)
         #expect(status == 0, "output:\n\(child.lines.joined(separator: "\n"))")
@@ -79,7 +80,7 @@ struct MyZmqExampleTests {
 
     @Test("SIGTERM mid-stream: every process logs the terminate lines, the launcher exits 0")
     func sigtermMidStream() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
         let child = try Child(myZmq, ["-c", config, "--interval", "0.5"] + scratch.exampleOverrides)
         #expect(child.waitForLine(containing: "Received job: ['This is message #1']"), "\(child.lines)")
@@ -95,7 +96,7 @@ struct MyZmqExampleTests {
 
     @Test("The control channel's TERM stops every daemon of the app")
     func controlTerm() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
         let child = try Child(myZmq, ["-c", config, "--interval", "30"] + scratch.exampleOverrides)
         #expect(child.waitForLine(containing: "MyServer has begun processing messages"), "\(child.lines)")
@@ -110,7 +111,7 @@ struct MyZmqExampleTests {
 
     @Test("The launcher reports a killed child and exits with its status")
     func launcherReportsKilledChild() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
         let child = try Child(myZmq, ["-c", config, "--interval", "30"] + scratch.exampleOverrides)
         #expect(child.waitForLine(containing: "MyServer has begun processing messages"), "\(child.lines)")
@@ -126,7 +127,7 @@ struct MyZmqExampleTests {
 
     @Test("--restart on-failure: a killed child is restarted, then SIGTERM ends everything with 0")
     func launcherRestartsOnFailure() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
         let child = try Child(
             myZmq, ["-c", config, "--interval", "30", "--workers", "2", "--restart", "on-failure"] + scratch.exampleOverrides)
@@ -142,7 +143,7 @@ struct MyZmqExampleTests {
 
     @Test("-t sets the OS process name (first 15 bytes of /proc/<pid>/comm); SIGTERM ends one daemon with 0")
     func titleInProcComm() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
         let title = "(my:worker:long-title)"
         let child = try Child(myZmq, ["-c", config, "--daemon", "MyWorker", "-t", title] + scratch.exampleOverrides)
@@ -159,7 +160,7 @@ struct MyZmqExampleTests {
 
     @Test("SIGHUP reloads the logging sections: a lower level shows what was hidden")
     func sighupReloadsLogging() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         let original = try String(contentsOf: repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini"), encoding: .utf8)
         let quiet = original.replacingOccurrences(of: "[logger_root]\nlevel = INFO", with: "[logger_root]\nlevel = WARNING")
         #expect(quiet != original)
@@ -167,7 +168,7 @@ struct MyZmqExampleTests {
         try quiet.write(toFile: config, atomically: true, encoding: .utf8)
         let child = try Child(myZmq, ["-c", config, "--daemon", "MyServer", "--interval", "0.4"] + scratch.exampleOverrides)
         // The server's bound ipc endpoint appears once it has opened its channels (signal handlers are installed before).
-        #expect(eventually { FileManager.default.fileExists(atPath: scratch.file("job")) })
+        #expect(eventually(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: scratch.file("job")) })
         #expect(child.lines.isEmpty, "\(child.lines)")
         try original.write(toFile: config, atomically: true, encoding: .utf8)
         child.signal(SIGHUP)
@@ -181,7 +182,7 @@ struct MyZmqExampleTests {
 
     @Test("SIGUSR1 logs a state dump with per-channel counters")
     func sigusr1Dump() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
         let child = try Child(myZmq, ["-c", config, "--daemon", "MyServer", "--interval", "0.3"] + scratch.exampleOverrides)
         #expect(child.waitForLine(containing: "Sending job: This is message #1"))

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZDaemonTesting
 
 #if canImport(Glibc)
     import Glibc
@@ -23,7 +24,7 @@ struct PyZMQInteropTests {
             print("skipped: pyzmq is not installed (python3 -m pip install pyzmq)")
             return
         }
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         // The peer binds, sends one job (blocking until the worker connects), then publishes EXIT
         // every 50 ms until the worker has gone (a PUB cannot know when a SUB has joined).
         let script = """
@@ -55,7 +56,7 @@ struct PyZMQInteropTests {
             print("skipped: pyzmq is not installed (python3 -m pip install pyzmq)")
             return
         }
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
         // The peer connects first (libzmq retries until the server binds) and prints what it gets.
         let script = """
             import sys, zmq

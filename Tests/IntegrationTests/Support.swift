@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZDaemonTesting
 
 #if canImport(Glibc)
     import Glibc
@@ -9,24 +10,10 @@ import Testing
 let repositoryRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
 
-/// A built executable of this package: next to the running test bundle (the scratch path's
-/// debug directory), else in `.build/debug`. `swift test` builds every product first.
+/// A built executable of this package: next to the running test bundle, else in `.build/debug`.
+/// `swift test` builds every product first.
 func executable(_ name: String) throws -> URL {
-    var candidates: [URL] = []
-    if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-        var directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-        // On Linux the test runner is `<debug>/<Package>PackageTests.xctest`; elsewhere it may be inside a bundle.
-        for _ in 0..<4 {
-            candidates.append(directory.appendingPathComponent(name))
-            directory = directory.deletingLastPathComponent()
-        }
-    }
-    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
-    candidates.append(repositoryRoot.appendingPathComponent(".build/debug").appendingPathComponent(name))
-    for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.path) {
-        return candidate
-    }
-    throw HarnessError("executable '\(name)' not found (looked in \(candidates.map(\.path))); run `swift build` first")
+    try builtExecutable(name, alsoIn: [repositoryRoot.appendingPathComponent(".build/debug")])
 }
 
 struct HarnessError: Error, CustomStringConvertible {
@@ -34,19 +21,7 @@ struct HarnessError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A private temporary directory (short path: ipc endpoints are limited to ~100 bytes).
-final class Scratch: @unchecked Sendable {
-    let path: String
-    init() throws {
-        var template = Array("/tmp/zgen-it-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw HarnessError("mkdtemp failed") }
-        path = String(cString: made)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func endpoint(_ name: String) -> String { "ipc://\(path)/\(name)" }
-    func file(_ name: String) -> String { "\(path)/\(name)" }
-
+extension ScratchDirectory {
     /// Overrides that put the example's channels and control channel in this directory.
     var exampleOverrides: [String] {
         [
@@ -169,17 +144,6 @@ final class Child: @unchecked Sendable {
     deinit {
         if process.isRunning { kill(pid, SIGKILL) }
     }
-}
-
-/// Waits (bounded) until `condition` holds, polling every few milliseconds.
-@discardableResult
-func eventually(timeout: Double = 20, _ condition: () -> Bool) -> Bool {
-    let deadline = Date(timeIntervalSinceNow: timeout)
-    while !condition() {
-        if Date() >= deadline { return false }
-        usleep(10_000)
-    }
-    return true
 }
 
 /// Whether `python3 -c "import zmq"` works.

@@ -2,6 +2,9 @@ import CZeroMQ
 import Foundation
 import Testing
 import ZDaemon
+import ZDaemonSecurity
+import ZDaemonProcess
+import ZDaemonTesting
 
 /// CURVE over real tcp sockets on 127.0.0.1 (OS-chosen ports), each test in a private context
 /// with its own ZAP handler, so tests run in parallel.
@@ -249,7 +252,7 @@ struct PyZMQInteropTests {
     @Test(.enabled(if: python != nil, "python3 with pyzmq is not installed"))
     func certificatesAndAClientFromPyzmq() throws {
         let python = try #require(Self.python)
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-sec")
         // pyzmq's certificates load here (once the secret is made private: pyzmq leaves it to the umask).
         let made = try run(python, ["python3", "-c", "import zmq.auth, sys; zmq.auth.create_certificates(sys.argv[1], 'py')", scratch.path])
         #expect(made.status == 0, "\(made.stderr)")

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 import ZDaemon
+import ZDaemonSecurity
+import ZDaemonProcess
+import ZDaemonTesting
 import ZGenCore
 
 #if canImport(Glibc)
@@ -40,8 +43,8 @@ struct ExampleTests {
     }
 
     /// A scratch copy of the example: the INI file and keys made by zkeys as the README says.
-    func makeExample() throws -> Scratch {
-        let scratch = try Scratch()
+    func makeExample() throws -> ScratchDirectory {
+        let scratch = try ScratchDirectory(prefix: "zgen-sec")
         try FileManager.default.copyItem(atPath: Self.iniPath, toPath: scratch.file("secure_pair.ini"))
         let zkeys = try executable("zkeys")
         for name in ["dispatcher", "worker"] {
@@ -154,7 +157,7 @@ struct ExampleTests {
     /// daemon executable: key files named in the INI are loaded before any daemon starts).
     @Test(arguments: ["missing", "malformed", "wrong length", "world-readable"])
     func badKeyFilesExit78(_ problem: String) throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-sec")
         let pair = try CurveKeyPair.generate()
         try CurveKeyFile.write(pair, to: scratch.file("server.key"))
         let secret = scratch.file("server.key_secret")

@@ -2,6 +2,9 @@ import Foundation
 import INIFormat
 import Testing
 @testable import ZDaemon
+@testable import ZDaemonSecurity
+@testable import ZDaemonProcess
+import ZDaemonTesting
 
 #if canImport(Glibc)
 import Glibc
@@ -9,7 +12,7 @@ import Glibc
 
 @Suite("Security settings (INI, environment, --set)")
 struct SettingsTests {
-    let scratch: Scratch
+    let scratch: ScratchDirectory
     let server: CurveKeyPair
     let client: CurveKeyPair
     let specs = [
@@ -23,7 +26,7 @@ struct SettingsTests {
     ]
 
     init() throws {
-        scratch = try Scratch()
+        scratch = try ScratchDirectory(prefix: "zgen-sec")
         _ = try scratch.directory("keys")
         _ = try scratch.directory("keys/clients")
         server = try CurveKeyPair.generate()

@@ -3,85 +3,12 @@ import Logging
 import Synchronization
 import Testing
 import ZDaemon
+import ZDaemonSecurity
+import ZDaemonTesting
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Collects every log line of the loggers it makes, for assertions.
-final class LogCapture: Sendable {
-    struct Line: Sendable {
-        var level: Logger.Level
-        var message: String
-        var metadata: Logger.Metadata
-    }
-
-    private let lines = Mutex<[Line]>([])
-
-    func makeLogger(_ label: String = "test") -> Logger {
-        Logger(label: label) { _ in Handler(capture: self) }
-    }
-
-    func append(_ line: Line) { lines.withLock { $0.append(line) } }
-    var all: [Line] { lines.withLock { $0 } }
-    var messages: [String] { all.map(\.message) }
-
-    struct Handler: LogHandler {
-        let capture: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            capture.append(Line(level: event.level, message: "\(event.message)",
-                                metadata: metadata.merging(event.metadata ?? [:]) { $1 }))
-        }
-    }
-}
-
-/// Waits (checking every few ms, bounded) until `condition` holds; returns whether it did.
-/// The condition is what is awaited, not the time.
-func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try condition() { return true }
-        usleep(2_000)
-    }
-    return try condition()
-}
-
-/// A private temporary directory, removed at deinit.
-final class Scratch: @unchecked Sendable {
-    let path: String
-    init() throws {
-        var template = Array("/tmp/zgen-sec-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw SecurityTestError("mkdtemp failed") }
-        path = String(cString: made)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func file(_ name: String) -> String { "\(path)/\(name)" }
-
-    /// Writes `text` to `name` with `mode`; returns the path.
-    @discardableResult
-    func write(_ name: String, _ text: String, mode: mode_t = 0o644) throws -> String {
-        let path = file(name)
-        try text.write(toFile: path, atomically: false, encoding: .utf8)
-        chmod(path, mode)
-        return path
-    }
-
-    /// Makes a subdirectory; returns its path.
-    func directory(_ name: String) throws -> String {
-        let path = file(name)
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-}
 
 struct SecurityTestError: Error, CustomStringConvertible {
     var description: String
@@ -117,21 +44,7 @@ func firstEvent(_ monitor: SocketMonitor, timeout: Duration = .seconds(10),
 }
 
 /// A built executable of this package, next to the running test bundle.
-func executable(_ name: String) throws -> URL {
-    var candidates: [URL] = []
-    if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-        var directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-        for _ in 0..<4 {
-            candidates.append(directory.appendingPathComponent(name))
-            directory = directory.deletingLastPathComponent()
-        }
-    }
-    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
-    for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.path) {
-        return candidate
-    }
-    throw SecurityTestError("executable '\(name)' not found (looked in \(candidates.map(\.path)))")
-}
+func executable(_ name: String) throws -> URL { try builtExecutable(name) }
 
 /// Runs `executable` with `arguments`; returns its status, stdout and stderr.
 func run(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
@@ -287,12 +200,4 @@ extension Array where Element == UInt8 {
 /// The port of a `tcp://127.0.0.1:<port>` endpoint.
 func port(of endpoint: String) -> UInt16 {
     UInt16(endpoint.split(separator: ":").last.map(String.init) ?? "") ?? 0
-}
-
-/// A Sendable, lock-protected value shared between a daemon's thread and the test.
-final class Box<Value: Sendable>: Sendable {
-    private let value: Mutex<Value>
-    init(_ value: Value) { self.value = Mutex(value) }
-    var get: Value { value.withLock { $0 } }
-    func update<R: Sendable>(_ body: (inout Value) -> R) -> R { value.withLock { body(&$0) } }
 }

@@ -2,6 +2,9 @@ import CZeroMQ
 import Foundation
 import Testing
 import ZDaemon
+import ZDaemonSecurity
+import ZDaemonProcess
+import ZDaemonTesting
 
 #if canImport(Glibc)
 import Glibc
@@ -69,7 +72,7 @@ struct Z85AndKeyTests {
 @Suite("CURVE key files (zcert format)")
 struct KeyFileTests {
     @Test func writeThenReadBack() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-sec")
         let pair = try CurveKeyPair.generate()
         let paths = try CurveKeyFile.write(pair, to: scratch.file("server.key"), name: "server")
         #expect(paths.publicPath == scratch.file("server.key"))
@@ -97,7 +100,7 @@ struct KeyFileTests {
 
     /// A certificate as CZMQ's zcert_save writes it (with metadata and comments) loads.
     @Test func readsCZMQCertificates() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-sec")
         let path = try scratch.write("czmq.key_secret", """
             #   ****  Generated on 2026-01-01 00:00:00 by CZMQ  ****
             #   ZeroMQ CURVE **Secret** Certificate
@@ -117,7 +120,7 @@ struct KeyFileTests {
     }
 
     @Test func missingFile() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-sec")
         let path = scratch.file("nope.key")
         #expect(throws: CurveKeyFileError(path: path, message: "cannot read key file: No such file or directory")) {
             try CurveKeyFile.readPublicKey(path: path)
@@ -130,7 +133,7 @@ struct KeyFileTests {
     }
 
     @Test func malformedFiles() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-sec")
         let garbage = try scratch.write("garbage.key", "metadata\ncurve\n    public-key \"abc\n")
         #expect(throws: CurveKeyFileError(path: garbage, line: 3, message: "malformed line (expected 'name' or 'name = \"value\"')")) {
             try CurveKeyFile.readPublicKey(path: garbage)
@@ -162,7 +165,7 @@ struct KeyFileTests {
     }
 
     @Test func wrongLength() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-sec")
         let short = try scratch.write("short.key", "metadata\ncurve\n    public-key = \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf\"\n")
         #expect(throws: CurveKeyFileError(path: short, line: 3, message: "public-key must be 40 Z85 characters (a 32-byte key), got 39")) {
             try CurveKeyFile.readPublicKey(path: short)
@@ -180,7 +183,7 @@ struct KeyFileTests {
     }
 
     @Test func mismatchedPair() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-sec")
         let other = try CurveKeyPair.generate()
         let path = try scratch.write("mixed.key_secret", """
             curve
@@ -194,7 +197,7 @@ struct KeyFileTests {
     }
 
     @Test func secretReadableByOthersIsRefused() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-sec")
         let pair = try CurveKeyPair.generate()
         let paths = try CurveKeyFile.write(pair, to: scratch.file("server.key"))
         for mode: mode_t in [0o644, 0o640, 0o604, 0o660] {
@@ -211,7 +214,7 @@ struct KeyFileTests {
     }
 
     @Test func allowListDirectory() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-sec")
         let store = try scratch.directory("clients")
         let first = try CurveKeyPair.generate()
         let second = try CurveKeyPair.generate()
@@ -254,7 +257,7 @@ struct KeyFileTests {
 
     /// The key tool writes a pair that loads, and `show` fails with 78 on a bad file.
     @Test func zkeysTool() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory(prefix: "zgen-sec")
         let zkeys = try executable("zkeys")
         let made = try run(zkeys, ["new", "server", "-d", scratch.file("keys")])
         #expect(made.status == 0, "\(made.stderr)")

@@ -2,6 +2,8 @@ import INIFormat
 import Testing
 
 @testable import ZDaemon
+@testable import ZDaemonProcess
+import ZDaemonTesting
 
 /// Issue 7's process-level switches: the `xpub_no_drop` channel override and `--socket-events`.
 @Suite("Flow-control and socket-event options")

@@ -4,6 +4,8 @@ import Logging
 import Testing
 
 @testable import ZDaemon
+@testable import ZDaemonProcess
+import ZDaemonTesting
 
 /// The seed's my_zmq.ini, as the tests' reference configuration.
 let seedINI = """

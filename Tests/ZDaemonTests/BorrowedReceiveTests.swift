@@ -1,5 +1,6 @@
 import Testing
 @testable import ZDaemon
+import ZDaemonTesting
 
 /// The zero-copy receive path: frames lent from libzmq's buffers (`ReceivedFrames`).
 @Suite("Borrowed receive")
@@ -84,7 +85,7 @@ struct BorrowedReceiveTests {
     @Test func daemonServesBorrowedHandlersAndCountsThem() throws {
         let handled = Box<[String]>([])
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Borrower", ChannelSpec(name: "input", socket: .pull, endpoints: ["tcp://127.0.0.1:*"], bind: true)))
+            let daemon = try Daemon(spec: .test("Borrower", ChannelSpec(name: "input", socket: .pull, endpoints: ["tcp://127.0.0.1:*"], bind: true)))
             daemon.onReceiveBorrowed(0, { frames in
                 var reader = FrameReader(frames, message: "Text")
                 let value = try reader.string("text")

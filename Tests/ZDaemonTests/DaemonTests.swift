@@ -1,7 +1,7 @@
 import Foundation
-import ServiceLifecycle
 import Testing
 @testable import ZDaemon
+import ZDaemonTesting
 
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +17,7 @@ struct DaemonTests {
         configuration.makeLogger = logs.configurationLogger
         let config = configuration
         let handle = try startDaemon {
-            try Daemon(spec: spec("MyWorker", ChannelSpec(name: "job", socket: .pull, endpoints: [bindEndpoint(.inproc)], bind: true)),
+            try Daemon(spec: .test("MyWorker", ChannelSpec(name: "job", socket: .pull, endpoints: [bindEndpoint(.inproc)], bind: true)),
                        configuration: config)
         }
         #expect(logs.contains("MyWorker has begun processing messages"))
@@ -36,7 +36,7 @@ struct DaemonTests {
         let config = configuration
         let handled = Box<[String]>([])
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Worker", ChannelSpec(name: "input", socket: .pull, endpoints: ["tcp://127.0.0.1:*"], bind: true)),
+            let daemon = try Daemon(spec: .test("Worker", ChannelSpec(name: "input", socket: .pull, endpoints: ["tcp://127.0.0.1:*"], bind: true)),
                                     configuration: config)
             daemon.onReceive(0) { frames in
                 var reader = FrameReader(frames, message: "Text")
@@ -66,7 +66,7 @@ struct DaemonTests {
         let firsts = Box<[Frame]>([])
         let endpoint = bindEndpoint(.inproc)
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Keeper", ChannelSpec(name: "in", socket: .pull, endpoints: [endpoint], bind: true)))
+            let daemon = try Daemon(spec: .test("Keeper", ChannelSpec(name: "in", socket: .pull, endpoints: [endpoint], bind: true)))
             var local: [[Frame]] = []
             var localFirsts: [Frame] = []
             daemon.onReceive(0) { frames in
@@ -110,7 +110,7 @@ struct DaemonTests {
         configuration.receiveBatch = 1  // so the terminate request is seen between messages
         let config = configuration
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Relay",
+            let daemon = try Daemon(spec: .test("Relay",
                                                ChannelSpec(name: "in", socket: .pull, endpoints: [input]),
                                                ChannelSpec(name: "out", socket: .push, endpoints: [output], hwm: 5)),
                                     configuration: config)
@@ -144,27 +144,27 @@ struct DaemonTests {
     @Test func bindingAnOccupiedPortFailsWithTheClearError() throws {
         let holder = try Socket(.pull)
         let endpoint = try holder.bind("tcp://127.0.0.1:*")
-        let daemon = try Daemon(spec: spec("Server", ChannelSpec(name: "job", socket: .push, endpoints: [endpoint], bind: true)))
+        let daemon = try Daemon(spec: .test("Server", ChannelSpec(name: "job", socket: .push, endpoints: [endpoint], bind: true)))
         let port = endpoint.split(separator: ":").last!
         #expect(throws: ZMQError.self) { try daemon.run() }
         do {
-            try Daemon(spec: spec("Server", ChannelSpec(name: "job", socket: .push, endpoints: [endpoint], bind: true))).run()
+            try Daemon(spec: .test("Server", ChannelSpec(name: "job", socket: .push, endpoints: [endpoint], bind: true))).run()
         } catch {
             #expect("\(error)" == "bind tcp://127.0.0.1:\(port): Address already in use")
         }
     }
 
     @Test func optionThatDoesNotApplyFailsAtOpen() throws {
-        let daemon = try Daemon(spec: spec("Bad", ChannelSpec(name: "job", socket: .push, endpoints: [bindEndpoint(.inproc)], bind: true,
+        let daemon = try Daemon(spec: .test("Bad", ChannelSpec(name: "job", socket: .push, endpoints: [bindEndpoint(.inproc)], bind: true,
                                                              subscribe: ["x"])))
         #expect(throws: ZDaemonError("channel job: SUBSCRIBE does not apply to a PUSH socket")) { try daemon.open() }
-        let other = try Daemon(spec: spec("Bad", ChannelSpec(name: "job", socket: .pull, endpoints: [bindEndpoint(.inproc)], bind: true,
+        let other = try Daemon(spec: .test("Bad", ChannelSpec(name: "job", socket: .pull, endpoints: [bindEndpoint(.inproc)], bind: true,
                                                             options: ChannelOptions(routerMandatory: true))))
         #expect(throws: ZDaemonError("channel job: ROUTER_MANDATORY does not apply to a PULL socket")) { try other.open() }
         var configuration = DaemonConfiguration()
         configuration.channels["nope"] = ChannelOverride(bind: true)
         #expect(throws: ZDaemonError("configuration names unknown channel 'nope' of Bad")) {
-            try Daemon(spec: spec("Bad", ChannelSpec(name: "job", socket: .pull, endpoints: [])), configuration: configuration)
+            try Daemon(spec: .test("Bad", ChannelSpec(name: "job", socket: .pull, endpoints: [])), configuration: configuration)
         }
     }
 
@@ -173,7 +173,7 @@ struct DaemonTests {
         let endpoint = bindEndpoint(.inproc)
         configuration.channels["job"] = ChannelOverride(endpoints: [endpoint], bind: true, hwm: 7,
                                                         options: ChannelOptions(immediate: true))
-        let daemon = try Daemon(spec: spec("Srv", ChannelSpec(name: "job", socket: .push, endpoints: ["tcp://*:9090"],
+        let daemon = try Daemon(spec: .test("Srv", ChannelSpec(name: "job", socket: .push, endpoints: ["tcp://*:9090"],
                                                              options: ChannelOptions(reconnectIvl: 10))),
                                 configuration: configuration)
         let effective = daemon.channelSpec(0)
@@ -186,7 +186,7 @@ struct DaemonTests {
     /// The loop sleeps in zmq_poll when idle: its thread's CPU time over 1 s stays < 50 ms.
     @Test func idleLoopDoesNotBusyPoll() throws {
         let handle = try startDaemon {
-            try Daemon(spec: spec("Idle", ChannelSpec(name: "in", socket: .pull, endpoints: ["tcp://127.0.0.1:*"], bind: true),
+            try Daemon(spec: .test("Idle", ChannelSpec(name: "in", socket: .pull, endpoints: ["tcp://127.0.0.1:*"], bind: true),
                                   ChannelSpec(name: "sub", socket: .sub, endpoints: [bindEndpoint(.inproc)], bind: true, subscribe: [""])))
         }
         defer { stop(handle) }
@@ -209,7 +209,7 @@ struct DaemonTests {
         let config = configuration
         let endpoint = bindEndpoint(.inproc)
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Slow", ChannelSpec(name: "slowpoke", socket: .pull, endpoints: [endpoint], bind: true)),
+            let daemon = try Daemon(spec: .test("Slow", ChannelSpec(name: "slowpoke", socket: .pull, endpoints: [endpoint], bind: true)),
                                     configuration: config)
             daemon.onReceive(0) { _ in
                 // A deliberately blocking handler; it returns as soon as the warning is out.
@@ -234,7 +234,7 @@ struct DaemonTests {
         configuration.blockingThreshold = .milliseconds(100)
         let config = configuration
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Ticker"), configuration: config)
+            let daemon = try Daemon(spec: .test("Ticker"), configuration: config)
             daemon.onStart {
                 daemon.loop.scheduleTask(in: .milliseconds(1), name: "heartbeat") {
                     _ = eventually(timeout: .seconds(5)) { logs.contains("blocked") }
@@ -249,7 +249,7 @@ struct DaemonTests {
 
     @Test func repRepliesToRequests() throws {
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Echo", ChannelSpec(name: "echo", socket: .rep, endpoints: ["tcp://127.0.0.1:*"], bind: true)))
+            let daemon = try Daemon(spec: .test("Echo", ChannelSpec(name: "echo", socket: .rep, endpoints: ["tcp://127.0.0.1:*"], bind: true)))
             daemon.onRequest(0) { frames in
                 if frames == textFrames("fail") { throw Boom() }
                 return frames.reversed()
@@ -271,7 +271,7 @@ struct DaemonTests {
     @Test func routerHandlesDealerAndReqPeers() throws {
         let bodies = Box<[[Frame]]>([])
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Broker", ChannelSpec(name: "front", socket: .router, endpoints: ["tcp://127.0.0.1:*"], bind: true)))
+            let daemon = try Daemon(spec: .test("Broker", ChannelSpec(name: "front", socket: .router, endpoints: ["tcp://127.0.0.1:*"], bind: true)))
             daemon.onRouted(0) { peer, frames in
                 bodies.update { $0.append(frames) }
                 try daemon.send(frames + textFrames("ok"), on: 0, to: peer)
@@ -297,7 +297,7 @@ struct DaemonTests {
         let replies = Box<[String]>([])
         let secondSendError = Box<String?>(nil)
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Client", ChannelSpec(name: "rpc", socket: .req, endpoints: [endpoint], timeout: 1000)))
+            let daemon = try Daemon(spec: .test("Client", ChannelSpec(name: "rpc", socket: .req, endpoints: [endpoint], timeout: 1000)))
             daemon.onReply(0) { result in
                 switch result {
                 case .success(let frames): replies.update { $0.append(text(frames[0])) }
@@ -334,12 +334,12 @@ struct DaemonTests {
         let endpoint = bindEndpoint(.inproc)
         let got = Box<[String]>([])
         let consumer = try startDaemon {
-            let daemon = try Daemon(spec: spec("Consumer", ChannelSpec(name: "in", socket: .pull, endpoints: [endpoint], bind: true)))
+            let daemon = try Daemon(spec: .test("Consumer", ChannelSpec(name: "in", socket: .pull, endpoints: [endpoint], bind: true)))
             daemon.onReceive(0) { frames in got.update { $0.append(text(frames[0])) } }
             return daemon
         }
         let producer = try startDaemon {
-            let daemon = try Daemon(spec: spec("Producer", ChannelSpec(name: "out", socket: .push, endpoints: [endpoint])))
+            let daemon = try Daemon(spec: .test("Producer", ChannelSpec(name: "out", socket: .push, endpoints: [endpoint])))
             daemon.onStart { try daemon.send(textFrames("over inproc"), on: 0) }
             return daemon
         }
@@ -354,45 +354,11 @@ struct DaemonTests {
             let context = try ZMQContext()
             weak.context = context
             configuration.context = context
-            return try Daemon(spec: spec("Private", ChannelSpec(name: "in", socket: .pull, endpoints: ["tcp://127.0.0.1:*"], bind: true)),
+            return try Daemon(spec: .test("Private", ChannelSpec(name: "in", socket: .pull, endpoints: ["tcp://127.0.0.1:*"], bind: true)),
                               configuration: configuration)
         }
         #expect(weak.context != nil)
         stop(handle)
         #expect(eventually { weak.context == nil })  // once the daemon object is gone too
-    }
-
-    /// In a ServiceGroup, graceful shutdown terminates the daemon (logged) and the group ends.
-    @Test func serviceTerminatesOnGracefulShutdown() async throws {
-        let logs = LogCapture()
-        let started = Box(false)
-        var configuration = DaemonConfiguration()
-        configuration.makeLogger = logs.configurationLogger
-        let config = configuration
-        let service = DaemonService(name: "graceful") {
-            let daemon = try Daemon(spec: spec("Graceful", ChannelSpec(name: "in", socket: .pull, endpoints: [bindEndpoint(.inproc)], bind: true)),
-                                    configuration: config)
-            daemon.onStart { started.update { $0 = true } }
-            return daemon
-        }
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: service)], logger: logs.makeLogger("group")))
-        let task = Task { try await group.run() }
-        while !started.get { try await Task.sleep(for: .milliseconds(5)) }
-        await group.triggerGracefulShutdown()
-        try await task.value
-        #expect(logs.contains("Graceful is terminating"))
-    }
-
-    @Test func serviceRunsUntilCancelled() async throws {
-        let started = Box(false)
-        let service = DaemonService(name: "svc") {
-            let daemon = try Daemon(spec: spec("Svc", ChannelSpec(name: "in", socket: .pull, endpoints: [bindEndpoint(.inproc)], bind: true)))
-            daemon.onStart { started.update { $0 = true } }
-            return daemon
-        }
-        let task = Task { try await service.run() }
-        while !started.get { try await Task.sleep(for: .milliseconds(5)) }
-        task.cancel()
-        try await task.value
     }
 }

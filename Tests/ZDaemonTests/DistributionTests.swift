@@ -1,5 +1,6 @@
 import Testing
 @testable import ZDaemon
+import ZDaemonTesting
 
 /// Fan-out behaviour with all four peers connected (a readiness condition is awaited with
 /// probe messages, never a fixed sleep).
@@ -8,7 +9,7 @@ struct DistributionTests {
     /// A PUSH daemon spreads 400 jobs over 4 PULL peers, 100 each (round-robin).
     @Test func pushSpreadsEvenlyOverFourPulls() throws {
         let handle = try startDaemon {
-            try Daemon(spec: spec("Server", ChannelSpec(name: "job", socket: .push, endpoints: ["tcp://127.0.0.1:*"], bind: true)))
+            try Daemon(spec: .test("Server", ChannelSpec(name: "job", socket: .push, endpoints: ["tcp://127.0.0.1:*"], bind: true)))
         }
         defer { stop(handle) }
         let endpoint = try #require(handle.boundEndpoints(0).first)
@@ -53,7 +54,7 @@ struct DistributionTests {
         let handles = try prefixes.enumerated().map { index, prefix in
             let box = boxes[index]
             return try startDaemon {
-                let daemon = try Daemon(spec: spec("Sub\(index)", ChannelSpec(name: "broadcast", socket: .sub, endpoints: [endpoint],
+                let daemon = try Daemon(spec: .test("Sub\(index)", ChannelSpec(name: "broadcast", socket: .sub, endpoints: [endpoint],
                                                                              subscribe: [prefix])))
                 daemon.onReceive(0) { frames in box.update { $0.append(text(frames[0])) } }
                 return daemon

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import ZDaemon
+import ZDaemonTesting
 
 @Suite("Event loop")
 struct EventLoopTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import ZDaemon
+import ZDaemonTesting
 
 @Suite("Send queue and threads")
 struct FlowAndThreadTests {
@@ -7,7 +8,7 @@ struct FlowAndThreadTests {
     /// channel's bounded queue, beyond which the send throws; the queue drains once writable.
     @Test func sendsQueueWhenTheSocketCannotTakeThemAndThrowWhenFull() throws {
         let endpoint = bindEndpoint(.inproc)
-        let daemon = try Daemon(spec: spec("Producer", ChannelSpec(name: "out", socket: .push, endpoints: [endpoint], bind: true,
+        let daemon = try Daemon(spec: .test("Producer", ChannelSpec(name: "out", socket: .push, endpoints: [endpoint], bind: true,
                                                                   hwm: 1, queue: 3)))
         try daemon.open()
         // No peer yet: PUSH cannot send, so everything waits in the runtime's queue.
@@ -37,7 +38,7 @@ struct FlowAndThreadTests {
         let input = bindEndpoint(.inproc), output = bindEndpoint(.inproc)
         let maxQueued = Box(0)
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Stage",
+            let daemon = try Daemon(spec: .test("Stage",
                                                ChannelSpec(name: "in", socket: .pull, endpoints: [input], bind: true, drainedBy: "out"),
                                                ChannelSpec(name: "out", socket: .push, endpoints: [output], bind: true, hwm: 1, queue: 10)),
                                     configuration: config)
@@ -72,7 +73,7 @@ struct FlowAndThreadTests {
 
     @Test func flowControlNamesMustResolve() {
         #expect(throws: ZDaemonError("Bad channel in: drainedBy names unknown channel 'nope'")) {
-            try Daemon(spec: spec("Bad", ChannelSpec(name: "in", socket: .pull, endpoints: [], drainedBy: "nope")))
+            try Daemon(spec: .test("Bad", ChannelSpec(name: "in", socket: .pull, endpoints: [], drainedBy: "nope")))
         }
     }
 
@@ -82,7 +83,7 @@ struct FlowAndThreadTests {
         let endpoint = bindEndpoint(.inproc)
         let subscriptions = Box(0)
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Publisher", ChannelSpec(name: "news", socket: .xpub, endpoints: [endpoint], bind: true,
+            let daemon = try Daemon(spec: .test("Publisher", ChannelSpec(name: "news", socket: .xpub, endpoints: [endpoint], bind: true,
                                                                        hwm: 1, queue: 2, options: ChannelOptions(xpubNoDrop: true))))
             daemon.onReceive(0) { frames in if frames[0].first == 1 { subscriptions.update { $0 += 1 } } }
             return daemon
@@ -129,7 +130,7 @@ struct FlowAndThreadTests {
             private let handlers: Handlers
             init(handlers: Handlers, endpoint: String) throws {
                 self.handlers = handlers
-                daemon = try Daemon(spec: spec("Wrapped", ChannelSpec(name: "job", socket: .pull, endpoints: [endpoint], bind: true)))
+                daemon = try Daemon(spec: .test("Wrapped", ChannelSpec(name: "job", socket: .pull, endpoints: [endpoint], bind: true)))
                 daemon.onReceive(0) { [unowned self] frames in self.handlers.onJob(frames, daemon: self) }
             }
             func run() throws { try daemon.run() }
@@ -150,7 +151,7 @@ struct FlowAndThreadTests {
             _ = try DaemonThread.start(name: "bad") {
                 var configuration = DaemonConfiguration()
                 configuration.channels["x"] = ChannelOverride()
-                return try Daemon(spec: spec("Bad"), configuration: configuration)
+                return try Daemon(spec: .test("Bad"), configuration: configuration)
             }
         }
     }
@@ -159,7 +160,7 @@ struct FlowAndThreadTests {
         let holder = try Socket(.pull)
         let endpoint = try holder.bind("tcp://127.0.0.1:*")
         let handle = try DaemonThread.start(name: "clash") {
-            try Daemon(spec: spec("Clash", ChannelSpec(name: "in", socket: .pull, endpoints: [endpoint], bind: true)))
+            try Daemon(spec: .test("Clash", ChannelSpec(name: "in", socket: .pull, endpoints: [endpoint], bind: true)))
         }
         #expect(handle.waitUntilFinished(timeout: .seconds(10)))
         #expect(!handle.isStarted)

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import ZDaemon
+import ZDaemonTesting
 
 #if canImport(Glibc)
 import Glibc
@@ -57,7 +58,7 @@ struct FlowControlTests {
         let stageReceived = Atomic<Int>(0)
         let maxQueued = Atomic<Int>(0)
         let stage = try startDaemon("stage") {
-            let daemon = try Daemon(spec: spec("Stage",
+            let daemon = try Daemon(spec: .test("Stage",
                                                ChannelSpec(name: "in", socket: .pull, endpoints: [producerEndpoint], hwm: 10,
                                                            drainedBy: "out"),
                                                ChannelSpec(name: "out", socket: .push, endpoints: ["tcp://127.0.0.1:*"], bind: true,
@@ -173,7 +174,7 @@ struct FlowControlTests {
         let refusedOnStalled = Atomic<Int>(0)
         let handled = Atomic<Int>(0)
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Mixed",
+            let daemon = try Daemon(spec: .test("Mixed",
                                                ChannelSpec(name: "stalled", socket: .push, endpoints: [stalledEndpoint], bind: true,
                                                            hwm: 1, queue: 5),
                                                ChannelSpec(name: "work", socket: .pull, endpoints: [workEndpoint], bind: true),
@@ -220,7 +221,7 @@ struct FlowControlTests {
 
     /// ChannelFullError names the channel and the bound, and every refusal is counted.
     @Test func aFullChannelThrowsTheNamedErrorAndCountsIt() throws {
-        let daemon = try Daemon(spec: spec("Producer", ChannelSpec(name: "jobs", socket: .push, endpoints: [bindEndpoint(.inproc)],
+        let daemon = try Daemon(spec: .test("Producer", ChannelSpec(name: "jobs", socket: .push, endpoints: [bindEndpoint(.inproc)],
                                                                   bind: true, hwm: 1, queue: 2)))
         try daemon.open()
         try daemon.send([[1]], on: 0)
@@ -238,7 +239,7 @@ struct FlowControlTests {
         let endpoint = bindEndpoint(.inproc)
         let subscribed = Atomic<Bool>(false)
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Publisher", ChannelSpec(name: "news", socket: .xpub, endpoints: [endpoint], bind: true,
+            let daemon = try Daemon(spec: .test("Publisher", ChannelSpec(name: "news", socket: .xpub, endpoints: [endpoint], bind: true,
                                                                        hwm: 1, queue: 3, options: ChannelOptions(xpubNoDrop: true))))
             daemon.onReceive(0) { frames in if frames[0].first == 1 { subscribed.store(true, ordering: .releasing) } }
             return daemon
@@ -280,12 +281,12 @@ struct FlowControlTests {
     /// ROUTER: an unroutable peer is dropped silently by libzmq, unless routerMandatory is set;
     /// then the send throws (EHOSTUNREACH) and is counted as refused.
     @Test func routerMandatoryRefusesUnroutablePeersAndCountsThem() throws {
-        let silent = try Daemon(spec: spec("Loose", ChannelSpec(name: "peers", socket: .router, endpoints: [bindEndpoint(.inproc)],
+        let silent = try Daemon(spec: .test("Loose", ChannelSpec(name: "peers", socket: .router, endpoints: [bindEndpoint(.inproc)],
                                                                bind: true)))
         try silent.open()
         try silent.send([[1]], on: 0, to: RoutingID([9, 9]))
         #expect(silent.counters(0) == ChannelCounters(sent: 1))  // libzmq took it, and dropped it
-        let strict = try Daemon(spec: spec("Strict", ChannelSpec(name: "peers", socket: .router, endpoints: [bindEndpoint(.inproc)],
+        let strict = try Daemon(spec: .test("Strict", ChannelSpec(name: "peers", socket: .router, endpoints: [bindEndpoint(.inproc)],
                                                                 bind: true, options: ChannelOptions(routerMandatory: true))))
         try strict.open()
         #expect(throws: ZMQError(operation: "send", subject: "peers", code: EHOSTUNREACH)) {
@@ -306,7 +307,7 @@ struct DaemonSocketEventTests {
         let logs = LogCapture()
         var configuration = DaemonConfiguration()
         configuration.makeLogger = logs.configurationLogger
-        let daemon = try Daemon(spec: spec("Clash", ChannelSpec(name: "in", socket: .pull, endpoints: [endpoint], bind: true)),
+        let daemon = try Daemon(spec: .test("Clash", ChannelSpec(name: "in", socket: .pull, endpoints: [endpoint], bind: true)),
                                 configuration: configuration)
         var events: [SocketEvent] = []
         daemon.onSocketEvent(0) { events.append($0) }
@@ -316,54 +317,6 @@ struct DaemonSocketEventTests {
         #expect(events.contains(.bindFailed(endpoint: address, code: EADDRINUSE)))
         #expect(daemon.socketEventCounts(0)["bindFailed"] == 1)
         #expect(logs.all.contains { $0.level == .warning && $0.message == "Clash: channel in: bind failed on \(address): Address already in use" })
-    }
-}
-
-@Suite("State dump")
-struct StateDumpTests {
-    /// The SIGUSR1 dump shows each channel's send-queue depth against its bound, a paused input,
-    /// and live connections when socket events are observed.
-    @Test func dumpShowsQueueDepthPauseAndLiveConnections() throws {
-        let input = bindEndpoint(.inproc), output = bindEndpoint(.inproc)
-        let watched = try Socket(.pull, linger: 0)
-        let watchedEndpoint = try watched.bind("tcp://127.0.0.1:*")
-        defer { watched.close(linger: 0) }
-        var configuration = DaemonConfiguration()
-        configuration.monitorSocketEvents = true
-        let config = configuration
-        let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Stage",
-                                               ChannelSpec(name: "in", socket: .pull, endpoints: [input], bind: true, drainedBy: "out"),
-                                               ChannelSpec(name: "out", socket: .push, endpoints: [output], bind: true, hwm: 1, queue: 5),
-                                               ChannelSpec(name: "watch", socket: .push, endpoints: [watchedEndpoint])),
-                                    configuration: config)
-            daemon.onReceive(0) { frames in try daemon.send(frames, on: 1) }
-            return daemon
-        }
-        defer { stop(handle) }
-        let stalled = try Socket(.pull, linger: 0)  // connects and never reads
-        try stalled.setOption(.receiveHWM(1))
-        try stalled.connect(output)
-        defer { stalled.close(linger: 0) }
-        let feeder = try Socket(.push, linger: 0)
-        try feeder.connect(input)
-        for index in 0..<20 { try feeder.send([[UInt8(index)]]) }
-        #expect(eventually { onLoop(handle) { $0.isReceivePaused(0) } == true })
-        #expect(eventually { onLoop(handle) { $0.liveConnections(2) } == 1 })
-        let lines = try #require(onLoop(handle) { ProcessDaemonService.stateLines($0) })
-        try #require(lines.count == 3)
-        #expect(lines[0].hasPrefix("Stage channel in PULL bind \(input): received "))
-        #expect(lines[0].hasSuffix(", receive paused (flow control), live connections 0"))
-        #expect(lines[1].hasSuffix("refused 0, queued sends 4/5, live connections 0"))
-        #expect(lines[2].hasPrefix("Stage channel watch PUSH connect \(watchedEndpoint):"))
-        #expect(lines[2].hasSuffix("queued sends 0/1000, live connections 1"))
-    }
-
-    @Test func withoutSocketEventsLiveConnectionsAreUnknown() throws {
-        let daemon = try Daemon(spec: spec("Plain", ChannelSpec(name: "out", socket: .push, endpoints: [bindEndpoint(.inproc)], bind: true)))
-        try daemon.open()
-        #expect(ProcessDaemonService.stateLines(daemon)
-            == ["Plain channel out PUSH bind \(daemon.boundEndpoints(0)[0]): received 0, sent 0, dropped 0, handler errors 0, refused 0, queued sends 0/1000, live connections unknown (socket events not observed)"])
     }
 }
 

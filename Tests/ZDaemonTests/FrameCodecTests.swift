@@ -1,5 +1,6 @@
 import Testing
 @testable import ZDaemon
+import ZDaemonTesting
 
 @Suite("Frame codec")
 struct FrameCodecTests {

@@ -2,6 +2,7 @@ import Metrics
 import Synchronization
 import Testing
 @testable import ZDaemon
+import ZDaemonTesting
 
 /// A minimal swift-metrics backend that keeps counter totals by label and dimensions.
 final class CountingMetrics: MetricsFactory {
@@ -53,7 +54,7 @@ struct MetricsAndContextTests {
         let sink = try Socket(.pull)
         try sink.bind(output)
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Meter", ChannelSpec(name: "in", socket: .pull, endpoints: [input], bind: true),
+            let daemon = try Daemon(spec: .test("Meter", ChannelSpec(name: "in", socket: .pull, endpoints: [input], bind: true),
                                                ChannelSpec(name: "out", socket: .push, endpoints: [output])),
                                     configuration: config)
             daemon.onReceive(0) { frames in
@@ -84,7 +85,7 @@ struct MetricsAndContextTests {
         configuration.makeLogger = logs.configurationLogger
         let config = configuration
         let handle = try startDaemon {
-            try Daemon(spec: spec("Eterm", ChannelSpec(name: "in", socket: .pull, endpoints: [bindEndpoint(.inproc)], bind: true)),
+            try Daemon(spec: .test("Eterm", ChannelSpec(name: "in", socket: .pull, endpoints: [bindEndpoint(.inproc)], bind: true)),
                        configuration: config)
         }
         context.shutdown()

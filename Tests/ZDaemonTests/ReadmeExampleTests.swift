@@ -1,6 +1,7 @@
 import Testing
 
 import ZDaemon
+import ZDaemonTesting
 
 /// README's "The runtime" example, kept compiling and running here (plus a message to count).
 @Suite("README runtime example")

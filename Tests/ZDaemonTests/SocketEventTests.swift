@@ -1,5 +1,6 @@
 import Testing
 @testable import ZDaemon
+import ZDaemonTesting
 
 #if canImport(Glibc)
 import Glibc
@@ -55,7 +56,7 @@ struct SocketEventTests {
         let endpoint = try peer.bind("tcp://127.0.0.1:*")
         let events = Box<[SocketEvent]>([])
         let handle = try startDaemon {
-            let daemon = try Daemon(spec: spec("Watcher", ChannelSpec(name: "out", socket: .push, endpoints: [endpoint],
+            let daemon = try Daemon(spec: .test("Watcher", ChannelSpec(name: "out", socket: .push, endpoints: [endpoint],
                                                                      options: ChannelOptions(reconnectIvl: 50))))
             daemon.onSocketEvent(0) { event in events.update { $0.append(event) } }
             return daemon

@@ -1,5 +1,6 @@
 import Testing
 @testable import ZDaemon
+import ZDaemonTesting
 
 /// Every compatible socket pair exchanges a multipart message with an empty frame and a
 /// 1 MiB frame, byte for byte, over tcp, ipc and inproc.
@@ -16,7 +17,7 @@ struct SocketPairTests {
     static let reply: [Frame] = [[], Array("reply".utf8), big]
 
     /// `b` binds, `a` connects.
-    func connected(_ a: SocketType, _ b: SocketType, _ transport: Transport,
+    func connected(_ a: SocketType, _ b: SocketType, _ transport: TestTransport,
                    configure: (Socket, Socket) throws -> Void = { _, _ in }) throws -> (Socket, Socket) {
         let first = try Socket(a)
         let second = try Socket(b)
@@ -38,8 +39,8 @@ struct SocketPairTests {
         #expect(received == Self.request)
     }
 
-    @Test(arguments: Pair.allCases, Transport.allCases)
-    func exchange(_ pair: Pair, _ transport: Transport) throws {
+    @Test(arguments: Pair.allCases, TestTransport.allCases)
+    func exchange(_ pair: Pair, _ transport: TestTransport) throws {
         let timeout = Duration.seconds(10)
         switch pair {
         case .pushPull:
@@ -118,7 +119,7 @@ struct SocketPairTests {
 
     @Test func severalEndpointsPerSocket() throws {
         let pull = try Socket(.pull)
-        let endpoints = try Transport.allCases.map { try pull.bind(bindEndpoint($0)) }
+        let endpoints = try TestTransport.allCases.map { try pull.bind(bindEndpoint($0)) }
         for (index, endpoint) in endpoints.enumerated() {
             let push = try Socket(.push)
             try push.connect(endpoint)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 import ZDaemon
+import ZDaemonTesting
 
 @Suite("XSUB subscriptions")
 struct XSubSubscribeTests {
@@ -13,7 +14,7 @@ struct XSubSubscribeTests {
         defer { publisher.close(linger: 0) }
         let received = Box<[String]>([])
         let handle = try startDaemon("xsub") {
-            let daemon = try Daemon(spec: spec("Listener",
+            let daemon = try Daemon(spec: .test("Listener",
                 ChannelSpec(name: "feed", socket: .xsub, endpoints: [endpoint], subscribe: ["keep"])))
             daemon.onReceive(0) { frames in received.update { $0.append(text(frames[0])) } }
             return daemon

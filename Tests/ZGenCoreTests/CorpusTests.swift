@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import ZGenCore
+import ZGenVocabulary
 
 /// Every file in Invalid/ is a schema with problems; `<file>.expected` holds the exact diagnostic
 /// lines zgen must print for it (path = the file's name).
@@ -102,14 +103,14 @@ struct ValidationTests {
 
     @Test("socket pairs of the whole-system check")
     func pairs() {
-        let ok: [(SocketKind, SocketKind)] = [
+        let ok: [(SocketType, SocketType)] = [
             (.push, .pull), (.pub, .sub), (.xpub, .sub), (.pub, .xsub), (.xpub, .xsub), (.req, .rep), (.req, .router),
             (.dealer, .router), (.dealer, .rep), (.dealer, .dealer), (.pair, .pair),
         ]
         for (a, b) in ok {
             #expect(SystemCheck.canPair(a, b) && SystemCheck.canPair(b, a), "\(a) \(b)")
         }
-        for (a, b) in [(SocketKind.push, SocketKind.sub), (.pub, .pull), (.req, .req), (.pair, .push), (.rep, .rep)] {
+        for (a, b) in [(SocketType.push, SocketType.sub), (.pub, .pull), (.req, .req), (.pair, .push), (.rep, .rep)] {
             #expect(!SystemCheck.canPair(a, b), "\(a) \(b)")
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import ZGenCore
+import ZGenVocabulary
 
 /// Reference output: Golden/Schemas/<schema> must generate exactly Golden/Expected/<Name>.swift.
 /// Set ZGEN_UPDATE_GOLDEN=1 to rewrite the expected files after an intended change (then review the diff).
@@ -27,7 +28,7 @@ struct GoldenTests {
 
     @Test("the golden schemas cover every socket type and every frame type")
     func coverage() throws {
-        var sockets = Set<SocketKind>()
+        var sockets = Set<SocketType>()
         var frames = Set<FrameType>()
         var repeated = false
         for url in Self.schemas {
@@ -40,7 +41,7 @@ struct GoldenTests {
                 }
             }
         }
-        #expect(sockets == Set(SocketKind.allCases))
+        #expect(sockets == Set(SocketType.allCases))
         #expect(frames == Set(FrameType.allCases))
         #expect(repeated)
         #expect(Self.schemas.contains { $0.pathExtension == "ini" })

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import ZDaemon
+import ZDaemonTesting
 
 // This target compiles the golden files in Expected/ against the real runtime (so the keyword-stress
 // output is known to compile) and runs the all-sockets daemons against each other over inproc.
@@ -85,16 +86,6 @@ final class SpokeLogic: AllSockets.SpokeHandlers {
     func onPeer(_ message: AllSockets.Scalars, daemon: AllSockets.Spoke) throws { received.peerAtSpoke.withLock { $0 = message } }
 }
 
-/// Waits (bounded) until `condition` holds; the condition is what is awaited, the pause only paces the check.
-func eventually(timeout: Duration = .seconds(15), _ condition: () -> Bool) -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        usleep(2_000)
-    }
-    return condition()
-}
-
 @Suite("Generated daemons")
 struct ExchangeTests {
     @Test("every socket type and every frame type, generated daemon to generated daemon over inproc")
@@ -108,7 +99,7 @@ struct ExchangeTests {
             #expect(spoke.waitUntilFinished(timeout: .seconds(10)))
             #expect(hub.waitUntilFinished(timeout: .seconds(10)))
         }
-        #expect(eventually { received.complete })
+        #expect(eventually(timeout: .seconds(15)) { received.complete })
         #expect(received.peerAtHub.withLock { $0 } == sample)
         #expect(received.peerAtSpoke.withLock { $0 } == sample)
         #expect(received.scalars.withLock { $0 } == sample)

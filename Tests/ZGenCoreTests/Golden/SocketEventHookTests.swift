@@ -1,6 +1,7 @@
 import Synchronization
 import Testing
 import ZDaemon
+import ZDaemonTesting
 
 // The generated `onSocketEvent(_:channel:daemon:)` hook (issue 7): optional (a default no-op),
 // wired for every channel when the configuration monitors socket events, and costing nothing
@@ -56,17 +57,17 @@ struct SocketEventHookTests {
         }
         #expect(producer.waitUntilStarted(timeout: .seconds(10)))
         let endpoint = try #require(producer.boundEndpoints(0).first)
-        #expect(eventually { producerSeen.contains("out") { $0 == .listening(endpoint: endpoint) } })
+        #expect(eventually(timeout: .seconds(15)) { producerSeen.contains("out") { $0 == .listening(endpoint: endpoint) } })
 
         let consumerConfiguration = configuration(monitor: true, "input", endpoint: endpoint, bind: false)
         let consumer = try DaemonThread.start(name: "consumer") {
             try Pipeline.Consumer(handlers: WatchingConsumer(consumerSeen), configuration: consumerConfiguration)
         }
-        #expect(eventually { consumerSeen.contains("input") { $0 == .connected(endpoint: endpoint) } })
-        #expect(eventually { producerSeen.contains("out") { if case .accepted = $0 { true } else { false } } })
+        #expect(eventually(timeout: .seconds(15)) { consumerSeen.contains("input") { $0 == .connected(endpoint: endpoint) } })
+        #expect(eventually(timeout: .seconds(15)) { producerSeen.contains("out") { if case .accepted = $0 { true } else { false } } })
         consumer.terminate()
         #expect(consumer.waitUntilFinished(timeout: .seconds(10)))
-        #expect(eventually { producerSeen.contains("out") { if case .disconnected = $0 { true } else { false } } })
+        #expect(eventually(timeout: .seconds(15)) { producerSeen.contains("out") { if case .disconnected = $0 { true } else { false } } })
     }
 
     @Test("without monitorSocketEvents no channel is monitored, and handlers need not implement the hook")

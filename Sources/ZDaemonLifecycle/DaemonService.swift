@@ -1,4 +1,5 @@
 import ServiceLifecycle
+import ZDaemon
 
 /// A swift-service-lifecycle `Service` that runs a daemon on its own thread until graceful
 /// shutdown (or cancellation), which terminates it.

@@ -1,3 +1,5 @@
+import ZDaemon
+import ZDaemonSecurity
 import Foundation
 import Logging
 

@@ -1,3 +1,5 @@
+import ZDaemon
+import ZDaemonSecurity
 import INIFormat
 
 /// Reads the CURVE part of a daemon process's configuration: which key files each channel
@@ -19,13 +21,10 @@ import INIFormat
 /// file are relative to the file's directory; elsewhere to the working directory.
 public enum SecuritySettings {
     /// The keys this reader owns (the channel-override reader skips them).
-    public static let keys: [String] = [
-        "curve_secret_key_file", "curve_public_key_file", "curve_server_public_key_file", "curve_allow_dir",
-        "curve_allow_any", "allow_ips", "deny_ips",
-    ]
+    public static let keys: [String] = SecurityKey.allCases.map(\.rawValue)
 
     /// The `[run:<name>]` section of the daemon-wide defaults.
-    public static let sectionName = "security"
+    public static let sectionName = SecurityKey.sectionName
 
     struct Setting {
         var value: String
@@ -199,7 +198,7 @@ public enum SecuritySettings {
             }
             var allowAny = false
             if let setting = settings["curve_allow_any"] {
-                guard let value = RuntimeConfiguration.bool(setting.value.zapTrimmed) else {
+                guard let value = RuntimeConfiguration.bool(setting.value.trimmingSpaces()) else {
                     throw ConfigurationError(origin: setting.origin,
                         message: "curve_allow_any: expected true or false, not '\(setting.value)'")
                 }
@@ -209,7 +208,7 @@ public enum SecuritySettings {
             if let setting = settings["curve_allow_dir"] { allowed = try allowList(setting) }
             func list(_ key: String) -> [String] {
                 guard let setting = settings[key] else { return [] }
-                return setting.value.split(separator: ",").map { String($0).zapTrimmed }.filter { !$0.isEmpty }
+                return setting.value.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
             }
             if allowAny || allowed != nil {
                 do {

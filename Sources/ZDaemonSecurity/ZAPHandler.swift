@@ -1,3 +1,4 @@
+import ZDaemon
 import CZeroMQ
 import Foundation
 import Logging

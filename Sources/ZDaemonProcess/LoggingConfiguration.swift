@@ -1,3 +1,5 @@
+import ZDaemon
+import ZDaemonSecurity
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)

@@ -1,3 +1,4 @@
+import ZDaemon
 import CZeroMQ
 
 /// Whether this libzmq can do CURVE (it was built with libsodium or tweetnacl).

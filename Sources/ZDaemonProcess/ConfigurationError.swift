@@ -1,3 +1,5 @@
+import ZDaemon
+import ZDaemonSecurity
 import INIFormat
 
 /// A problem with a daemon's configuration (file, environment or command line): the process

@@ -1,3 +1,4 @@
+import ZDaemon
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

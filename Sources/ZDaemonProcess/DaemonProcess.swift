@@ -1,8 +1,11 @@
+import ZDaemon
+import ZDaemonSecurity
 import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
 import ServiceLifecycle
+import ZDaemonLifecycle
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,3 +1,5 @@
+import ZDaemon
+
 /// The CURVE material of one channel (or the defaults of all channels of a daemon): the
 /// channel's own key pair, the server's public key (clients) and who may connect (servers).
 /// `nil` fields fall back to the daemon's defaults.
@@ -75,14 +77,4 @@ public struct SecurityConfiguration: Sendable, Equatable {
         }
         return (.client(pair, serverKey: serverKey), nil)
     }
-}
-
-/// A CURVE channel whose configuration lacks what it needs (keys, client policy).
-public struct SecurityConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// What is missing, naming the daemon, channel and configuration key.
-    public var message: String
-    /// Creates an error.
-    public init(_ message: String) { self.message = message }
-    /// The message.
-    public var description: String { message }
 }

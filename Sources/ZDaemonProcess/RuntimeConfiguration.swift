@@ -1,3 +1,5 @@
+import ZDaemon
+import ZDaemonSecurity
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -68,11 +70,9 @@ public struct RuntimeConfiguration: Sendable {
     public var security: [String: SecurityConfiguration]
 
     /// The override keys a channel accepts.
-    public static let overrideKeys: [String] = [
-        "endpoint", "endpoints", "bind", "subscribe", "hwm", "queue", "linger", "timeout", "reconnect_ivl",
-        "reconnect_ivl_max", "heartbeat_ivl", "heartbeat_timeout", "heartbeat_ttl", "immediate", "router_mandatory",
-        "tcp_keepalive", "xpub_no_drop",
-    ]
+    public static let overrideKeys: [String] =
+        ["endpoint", "endpoints", "bind", "subscribe", "hwm", "queue", "linger", "timeout"]
+        + ChannelOption.allCases.map(\.configurationKey)
 
     /// Sections zgen reads (schema) and the runtime skips.
     static func isSchemaSection(_ name: String) -> Bool {
@@ -295,9 +295,13 @@ public struct RuntimeConfiguration: Sendable {
     static func set(key: String, value: String, on override: inout ChannelOverride, spec: ChannelSpec, origin: String)
         throws(ConfigurationError)
     {
-        func int32() throws(ConfigurationError) -> Int32 {
+        func int32(_ range: ClosedRange<Int>) throws(ConfigurationError) -> Int32 {
             guard let number = Int32(value.trimmingSpaces()) else {
                 throw ConfigurationError(origin: origin, message: "\(key): expected an integer, not '\(value)'")
+            }
+            guard range.contains(Int(number)) else {
+                throw ConfigurationError(origin: origin,
+                    message: "\(key): \(number) is out of range (\(range.lowerBound)...\(range.upperBound))")
             }
             return number
         }
@@ -312,6 +316,13 @@ public struct RuntimeConfiguration: Sendable {
         }
         // The CURVE keys of a channel are read (and their files loaded) by SecuritySettings.
         if SecuritySettings.keys.contains(key) { return }
+        if let option = ChannelOption(configurationKey: key) {
+            switch option.kind {
+            case .integer(let range): override.options[option] = .integer(try int32(range))
+            case .flag: override.options[option] = .flag(try flag())
+            }
+            return
+        }
         switch key {
         case "endpoint", "endpoints":
             let endpoints = list().filter { !$0.isEmpty }
@@ -326,19 +337,10 @@ public struct RuntimeConfiguration: Sendable {
                 throw ConfigurationError(origin: origin, message: "subscribe: channel \(spec.name) is \(spec.socket.rawValue), not SUB")
             }
             override.subscribe = value.isEmpty ? [""] : list()
-        case "hwm": override.hwm = try int32()
-        case "queue": override.queue = Int(try int32())
-        case "linger": override.linger = try int32()
-        case "timeout": override.timeout = Int(try int32())
-        case "reconnect_ivl": override.options.reconnectIvl = try int32()
-        case "reconnect_ivl_max": override.options.reconnectIvlMax = try int32()
-        case "heartbeat_ivl": override.options.heartbeatIvl = try int32()
-        case "heartbeat_timeout": override.options.heartbeatTimeout = try int32()
-        case "heartbeat_ttl": override.options.heartbeatTtl = try int32()
-        case "immediate": override.options.immediate = try flag()
-        case "router_mandatory": override.options.routerMandatory = try flag()
-        case "tcp_keepalive": override.options.tcpKeepalive = try flag()
-        case "xpub_no_drop": override.options.xpubNoDrop = try flag()
+        case "hwm": override.hwm = try int32(ChannelLimits.hwm)
+        case "queue": override.queue = Int(try int32(ChannelLimits.queue))
+        case "linger": override.linger = try int32(ChannelLimits.linger)
+        case "timeout": override.timeout = Int(try int32(ChannelLimits.timeout))
         default:
             throw ConfigurationError(origin: origin,
                 message: "unknown channel key '\(key)' (expected \((overrideKeys + SecuritySettings.keys).joined(separator: ", ")))")

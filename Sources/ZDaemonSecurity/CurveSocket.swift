@@ -1,12 +1,5 @@
 import CZeroMQ
-
-/// A channel's transport security, as declared in the schema.
-public enum ChannelSecurity: String, Sendable, CaseIterable {
-    /// Plaintext (libzmq's NULL mechanism): the default.
-    case none
-    /// CURVE encryption and authentication (ZeroMQ RFC 26), clients authorised by ZAP.
-    case curve
-}
+import ZDaemon
 
 /// The CURVE side a socket takes, with the keys it needs.
 public enum CurveRole: Sendable, Equatable {

@@ -1,3 +1,5 @@
+import ZDaemon
+import ZDaemonSecurity
 import ArgumentParser
 
 /// The command-line options every daemon process understands (the seed's `script_main`).

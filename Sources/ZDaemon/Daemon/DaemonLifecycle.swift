@@ -1,0 +1,208 @@
+import CZeroMQ
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Opening the channels, running the loop, and the phased shutdown.
+extension Daemon {
+    /// Opens every channel (creates, configures, binds/connects and registers the sockets).
+    /// Called by ``run()``; call it earlier to learn bound endpoints or to fail fast. On
+    /// failure every socket opened so far is closed again.
+    public func open() throws {
+        guard state == .created else {
+            if state == .closed { throw ZDaemonError("\(spec.name) is closed") }
+            return
+        }
+        do {
+            for channel in channels { try openSocket(of: channel) }
+        } catch {
+            for channel in channels { closeSocket(of: channel) }
+            closeSecuritySessions()
+            throw error
+        }
+        state = .open
+        handle.publishEndpoints(channels.map(\.boundEndpoints))
+    }
+
+    /// Creates, secures, configures, binds or connects and registers one channel's socket (also
+    /// when a REQ timeout reopens it).
+    func openSocket(of channel: Channel) throws {
+        guard let context else { throw ZDaemonError("\(spec.name) has released its context") }
+        let spec = channel.spec
+        let socket = try Socket(spec.socket, context: context, linger: channel.linger, name: spec.name)
+        do {
+            func set(_ option: SocketOption) throws {
+                do {
+                    try socket.setOption(option)
+                } catch let error as ZDaemonError {
+                    throw ZDaemonError("channel \(spec.name): \(error.message)")
+                }
+            }
+            if spec.security != .none {
+                // Before the monitor, bind and connect: security options apply at connection time.
+                try securitySession(for: channel, context: context).secure(socket)
+            }
+            // Secured channels are always observed, so that handshake failures are logged.
+            if configuration.monitorSocketEvents || channel.eventHandler != nil || spec.security != .none {
+                try startMonitor(of: channel, socket: socket)  // before bind/connect: `listening`/`connected` too
+            }
+            if spec.socket.canSend { try set(.sendHWM(spec.hwm)) }
+            if spec.socket.canReceive { try set(.receiveHWM(spec.hwm)) }
+            for option in spec.options.socketOptions { try set(option) }
+            if spec.socket != .xsub {  // on anything but SUB, this throws the "does not apply" error
+                for prefix in spec.subscribe { try set(.subscribe(Array(prefix.utf8))) }
+            }
+            var bound: [String] = []
+            for endpoint in spec.endpoints {
+                if spec.bind { bound.append(try socket.bind(endpoint)) } else { try socket.connect(endpoint) }
+            }
+            if spec.socket == .xsub {
+                // XSUB subscribes by message (0x01 + prefix). libzmq remembers each subscription
+                // and sends it to every publisher that connects later, so once is enough.
+                for prefix in spec.subscribe { _ = try socket.send([[1] + Array(prefix.utf8)], dontWait: true) }
+            }
+            channel.boundEndpoints = bound
+        } catch {
+            // A failed bind or connect has already been reported to the monitor: deliver it
+            // (logged, counted, handler) before the monitor goes.
+            if channel.monitor != nil { socketEvents(channel) }
+            stopMonitor(of: channel)
+            socket.close(linger: 0)
+            throw error
+        }
+        channel.socket = socket
+        channel.registration = loop.register(socket, events: spec.socket.canReceive ? .readable : [],
+                                             name: "channel \(spec.name)") { [unowned self, unowned channel] events in
+            self.service(channel, events)
+        }
+    }
+
+    /// The provider's session of a secured channel, opened the first time its socket opens.
+    private func securitySession(for channel: Channel, context: ZMQContext) throws -> any ChannelSecuritySession {
+        if let session = securitySessions[channel.index] { return session }
+        guard let security = configuration.security else {
+            throw SecurityConfigurationError(channel.spec.security.unconfiguredMessage(
+                daemon: spec.name, channel: channel.spec.name, isServer: channel.spec.isCurveServer))
+        }
+        let session = try security.openSession(for: channel.spec, daemon: spec.name, context: context, logger: logger)
+        securitySessions[channel.index] = session
+        return session
+    }
+
+    private func closeSecuritySessions() {
+        for session in securitySessions.values { session.close() }
+        securitySessions = [:]
+    }
+
+    /// Closes a channel's socket (and its monitor) and forgets its registration and REQ timer.
+    func closeSocket(of channel: Channel, linger: Int32? = nil) {
+        stopMonitor(of: channel)
+        if let registration = channel.registration { loop.unregister(registration) }
+        channel.registration = nil
+        channel.socket?.close(linger: linger ?? channel.linger)
+        channel.socket = nil
+        channel.replyTimer?.cancel()
+        channel.replyTimer = nil
+    }
+
+    /// Opens the channels, logs `<Name> has begun processing messages`, runs the loop on the
+    /// calling thread until ``terminate()`` (or context termination), then shuts down: handles
+    /// what is already queued, flushes sends within the linger, closes the sockets and
+    /// releases the context. Blocks the calling thread.
+    public func run() throws {
+        guard state == .created || state == .open else { throw ZDaemonError("\(spec.name) has already run") }
+        var failure: (any Error)?
+        do {
+            try open()
+            state = .running
+            let watchdog = Watchdog(activity: loop.activity, threshold: blockingThreshold,
+                                    logger: logger, name: spec.name)
+            watchdog.start()
+            defer { watchdog.stop() }
+            logger.info("\(spec.name) has begun processing messages")
+            handle.markStarted()
+            if !terminating {
+                loop.execute { [unowned self] in
+                    loop.activity.begin(loop.activity.label("onStart"))  // for the watchdog
+                    for body in startHandlers {
+                        do { try body() } catch { logger.error("onStart of \(spec.name) failed: \(error)") }
+                    }
+                }
+                try loop.run()
+                if !terminating {
+                    // The loop ended on its own: the context was shut down (ETERM).
+                    terminating = true
+                    logger.info("\(spec.name) is terminating (context shut down)")
+                }
+            }
+        } catch {
+            failure = error
+            logger.error("\(spec.name) stopped: \(error)")
+        }
+        shutdown()
+        handle.markFinished(failure)
+        if let failure { throw failure }
+    }
+
+    /// Stops the daemon: logs `<Name> is terminating` and ends the loop; ``run()`` then handles
+    /// the messages already waiting, flushes pending sends (bounded by the linger), closes the
+    /// sockets and releases the context. Call it from a handler or timer; from another thread
+    /// use ``DaemonHandle/terminate()``. Calling it again has no effect.
+    public func terminate() {
+        guard !terminating, state != .closed else { return }
+        terminating = true
+        logger.info("\(spec.name) is terminating")
+        loop.stop()
+    }
+
+    /// The phased shutdown: 1. handle what already reached the process, 2. flush the send
+    /// queues within the linger, 3. close the sockets and release the context.
+    private func shutdown() {
+        guard state != .closed else { return }
+        terminating = true  // also when the loop ended with an error: drain ignores pauses
+        let clock = SystemClock()
+        let deadline = clock.now() + linger
+        // 1. What already reached the process is handled (non-blocking, bounded).
+        if state == .running {
+            for channel in channels where channel.spec.socket.canReceive && channel.socket != nil {
+                var handled = 0
+                while handled < terminateDrainLimit {
+                    let taken = drain(channel, limit: 64)
+                    handled += taken
+                    if taken < 64 || clock.now() >= deadline { break }
+                }
+            }
+            loop.runPendingTasks()
+        }
+        // 2. Flush the runtime's send queues within the linger.
+        while clock.now() < deadline {
+            let waiting = channels.filter { $0.pendingCount > 0 && $0.socket != nil }
+            if waiting.isEmpty { break }
+            var items = waiting.map {
+                zmq_pollitem_t(socket: $0.socket!.handle, fd: 0, events: Int16(ZMQ_POLLOUT), revents: 0)
+            }
+            let timeout = Int((deadline - clock.now()).milliseconds)
+            let count = Int32(items.count)
+            if zmq_poll(&items, count, max(timeout, 0)) < 0 && zmq_errno() != EINTR { break }
+            for (index, channel) in waiting.enumerated() where items[index].revents != 0 { flush(channel) }
+        }
+        for channel in channels where channel.pendingCount > 0 {
+            logger.warning("\(spec.name): \(channel.pendingCount) unsent messages on \(channel.spec.name) dropped at terminate")
+            channel.counters.dropped += channel.pendingCount
+            channel.clearPending()
+        }
+        // 3. Close the sockets (libzmq keeps delivering what it holds for the linger), then
+        // release the context: the last owner terminates it.
+        for channel in channels {
+            closeSocket(of: channel)
+            channel.reportMetrics()
+        }
+        closeSecuritySessions()
+        context = nil
+        loop.close()
+        state = .closed
+    }
+}

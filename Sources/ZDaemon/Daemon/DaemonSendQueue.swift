@@ -1,0 +1,92 @@
+// Sending: straight to the socket when it can take the message, else into the channel's bounded
+// queue (flushed when the socket is writable); a backed-up queue pauses the inputs it drains.
+extension Daemon {
+    /// Sends a multipart message on a channel (not ROUTER: use ``send(_:on:to:)``; not REP:
+    /// the ``onRequest(_:_:)`` handler returns the reply). Never blocks the loop: when the
+    /// socket cannot take it now, the message waits in the channel's queue (bounded by the
+    /// spec's `queue`, else ``ChannelFullError``) and goes out when the socket is writable.
+    /// On REQ, a second request before the reply (or timeout) throws.
+    public func send(_ frames: [Frame], on channel: Int) throws {
+        let channel = self.channel(channel, "send")
+        switch channel.spec.socket {
+        case .router:
+            throw ZDaemonError("channel \(channel.spec.name) is a ROUTER socket: send with send(_:on:to:)")
+        case .rep:
+            throw ZDaemonError("channel \(channel.spec.name) is a REP socket: its onRequest handler returns the reply")
+        case .pull, .sub:
+            throw ZDaemonError("channel \(channel.spec.name) is a \(channel.spec.socket.rawValue) socket: it cannot send")
+        case .req:
+            try sendRequest(frames, on: channel)
+        default:
+            try enqueueOrSend(frames, on: channel)
+        }
+    }
+
+    /// Sends at once (a REP reply: the socket can always take it).
+    func sendNow(_ frames: [Frame], on channel: Channel) throws {
+        guard let socket = channel.socket else { throw ZDaemonError("channel \(channel.spec.name) is closed") }
+        try socket.send(frames)
+        channel.counters.sent += 1
+    }
+
+    /// Sends now if nothing is queued and the socket takes it, else queues (bounded).
+    func enqueueOrSend(_ frames: [Frame], on channel: Channel) throws {
+        guard let socket = channel.socket else { throw ZDaemonError("channel \(channel.spec.name) is not open") }
+        if channel.pendingCount == 0 {
+            let sent: Bool
+            do {
+                sent = try socket.send(frames, dontWait: true)
+            } catch {
+                // e.g. EHOSTUNREACH: a ROUTER with routerMandatory and no such peer.
+                channel.counters.refused += 1
+                throw error
+            }
+            if sent {
+                channel.counters.sent += 1
+                return
+            }
+        }
+        guard channel.pendingCount < channel.spec.queue else {
+            channel.counters.refused += 1
+            throw ChannelFullError(channel: channel.spec.name, queued: channel.pendingCount)
+        }
+        channel.enqueue(frames)
+        if !channel.gatedInputs.isEmpty && channel.pendingCount >= channel.pauseThreshold {
+            for input in channel.gatedInputs where !input.paused { setPaused(input, true, by: channel) }
+        }
+        if let registration = channel.registration {
+            loop.update(registration, events: registration.events.union(.writable))
+        }
+    }
+
+    /// Sends what the queue holds while the socket takes it; resumes the gated inputs below
+    /// the resume threshold.
+    func flush(_ channel: Channel) {
+        guard let socket = channel.socket else { return }
+        while channel.pendingCount > 0 {
+            do {
+                guard try socket.send(channel.firstPending, dontWait: true) else { break }
+                channel.counters.sent += 1
+            } catch {
+                logger.error("\(spec.name): send on \(channel.spec.name) failed: \(error)")
+                channel.counters.dropped += 1
+            }
+            channel.dequeue()
+        }
+        if !channel.gatedInputs.isEmpty && channel.belowResumeThreshold() {
+            for input in channel.gatedInputs where input.paused { setPaused(input, false, by: channel) }
+        }
+        if channel.pendingCount == 0, let registration = channel.registration {
+            loop.update(registration, events: registration.events.subtracting(.writable))
+        }
+    }
+
+    /// Stops (or restarts) reading `input` while `output`'s send queue is backed up.
+    private func setPaused(_ input: Channel, _ paused: Bool, by output: Channel) {
+        input.paused = paused
+        logger.info("\(paused ? "Pausing" : "Resuming") receive on: \(input.spec.name) (Buffered: \(output.pendingCount), HWM: \(output.spec.queue))")
+        guard let registration = input.registration else { return }
+        let events = paused ? registration.events.subtracting(.readable) : registration.events.union(.readable)
+        loop.update(registration, events: events)
+    }
+}

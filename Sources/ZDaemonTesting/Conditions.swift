@@ -1,0 +1,55 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Waits until `condition` holds, checking every 2 ms, for at most `timeout`; returns whether it
+/// held. The condition is what is awaited, not the time: use it where a test must see a daemon
+/// on another thread reach a state, never as a sleep.
+public func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        usleep(2_000)
+    }
+    return try condition()
+}
+
+/// The transports a test can bind on this machine.
+public enum TestTransport: String, CaseIterable, Sendable {
+    /// `tcp://127.0.0.1:*`: the OS picks the port (read it back from the bound endpoint).
+    case tcp
+    /// A unique `ipc://` path in the process's temporary directory.
+    case ipc
+    /// A unique `inproc://` name.
+    case inproc
+}
+
+/// A fresh endpoint to bind, so tests run in parallel without clashing: an OS-chosen tcp port
+/// on loopback, a unique ipc path, or a unique inproc name.
+public func bindEndpoint(_ transport: TestTransport) -> String {
+    switch transport {
+    case .tcp: "tcp://127.0.0.1:*"
+    case .ipc: "ipc://\(testTemporaryDirectory)/\(uniqueName()).sock"
+    case .inproc: "inproc://test-\(uniqueName())"
+    }
+}
+
+/// A directory for this test process's ipc files: `/tmp/zdaemon-tests-<pid>`.
+public let testTemporaryDirectory: String = {
+    let path = "/tmp/zdaemon-tests-\(getpid())"
+    mkdir(path, 0o700)
+    return path
+}()
+
+private let nameCounter = Box(0)
+
+/// A name unique in this process (and, with the pid, across test processes).
+func uniqueName() -> String {
+    let next = nameCounter.update { value -> Int in
+        value += 1
+        return value
+    }
+    return "\(getpid())-\(next)-\(UInt32.random(in: 0...UInt32.max))"
+}
