@@ -145,19 +145,3 @@ final class Child: @unchecked Sendable {
         if process.isRunning { kill(pid, SIGKILL) }
     }
 }
-
-/// Whether `python3 -c "import zmq"` works.
-let pyzmqAvailable: Bool = {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import zmq"]
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    do {
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus == 0
-    } catch {
-        return false
-    }
-}()

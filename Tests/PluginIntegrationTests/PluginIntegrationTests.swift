@@ -21,10 +21,9 @@ struct PluginIntegrationTests {
         let readme = try String(contentsOf: Paths.repository.appendingPathComponent("README.md"), encoding: .utf8)
         let files = try ReadmeExample.files(in: readme, heading: heading)
         let directory = Paths.fixtures.appendingPathComponent("readme-example")
-        let zgen = try Paths.zgenLink()
         for file in files {
             let contents = file.path == "Package.swift"
-                ? try ReadmeExample.localManifest(file.contents, zgenPath: zgen.path) : file.contents
+                ? try ReadmeExample.localManifest(file.contents, zgenPath: Paths.repository.path) : file.contents
             try write(contents, to: directory.appendingPathComponent(file.path))
         }
         // Sources left from an earlier README (or an interrupted test) must not build along.
@@ -54,7 +53,7 @@ struct PluginIntegrationTests {
         let manifest = try #require(files.first)
         #expect(manifest.contents.contains(#".plugin(name: "ZGenBuildPlugin", package: "zgen")"#))
         let local = try ReadmeExample.localManifest(manifest.contents, zgenPath: "/x/zgen")
-        #expect(local.contains(#".package(path: "/x/zgen")"#))
+        #expect(local.contains(#".package(name: "zgen", path: "/x/zgen")"#))
         #expect(!local.contains("github.com"))
     }
 

@@ -12,19 +12,6 @@ enum Paths {
 
     /// One scratch path for every nested build: dependencies are built once.
     static let scratch = fixtures.appendingPathComponent("scratch")
-
-    /// A symlink named `zgen` to this checkout. A path dependency's identity is its last path
-    /// component, and the README says `package: "zgen"`, whatever the checkout's folder is called.
-    static func zgenLink() throws -> URL {
-        let link = fixtures.appendingPathComponent("deps/zgen")
-        let fileManager = FileManager.default
-        try fileManager.createDirectory(at: link.deletingLastPathComponent(), withIntermediateDirectories: true)
-        if (try? fileManager.destinationOfSymbolicLink(atPath: link.path)) != repository.path {
-            try? fileManager.removeItem(at: link)
-            try fileManager.createSymbolicLink(atPath: link.path, withDestinationPath: repository.path)
-        }
-        return link
-    }
 }
 
 /// Reads the README's example package out of its Markdown.
@@ -87,13 +74,15 @@ enum ReadmeExample {
         return path
     }
 
-    /// The manifest with its zgen `.package(url:…)` dependency swapped for `.package(path:)`.
+    /// The manifest with its zgen `.package(url:…)` dependency swapped for the named path
+    /// dependency the README prescribes, `.package(name: "zgen", path:)`: this checkout's folder
+    /// is not called `zgen`, so the name is what makes `package: "zgen"` resolve.
     static func localManifest(_ manifest: String, zgenPath: String) throws -> String {
         let pattern = #/\.package\(\s*url:\s*"[^"]*/zgen(\.git)?"\s*,[^)]*\)/#
         guard manifest.contains(pattern) else {
             throw Problem(description: "the README's Package.swift has no `.package(url: \".../zgen.git\", ...)` line")
         }
-        return manifest.replacing(pattern, with: ".package(path: \"\(zgenPath)\")")
+        return manifest.replacing(pattern, with: ".package(name: \"zgen\", path: \"\(zgenPath)\")")
     }
 }
 
