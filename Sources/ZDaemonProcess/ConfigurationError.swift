@@ -1,5 +1,4 @@
 import ZDaemon
-import ZDaemonSecurity
 import INIFormat
 
 /// A problem with a daemon's configuration (file, environment or command line): the process

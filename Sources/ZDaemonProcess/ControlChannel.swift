@@ -1,5 +1,4 @@
 import ZDaemon
-import ZDaemonSecurity
 import CZeroMQ
 import Logging
 

@@ -1,5 +1,4 @@
 import ZDaemon
-import ZDaemonSecurity
 import Foundation
 import Logging
 

@@ -1,5 +1,4 @@
 import ZDaemon
-import ZDaemonSecurity
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)

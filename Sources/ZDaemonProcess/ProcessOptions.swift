@@ -1,5 +1,4 @@
 import ZDaemon
-import ZDaemonSecurity
 import ArgumentParser
 
 /// The command-line options every daemon process understands (the seed's `script_main`).

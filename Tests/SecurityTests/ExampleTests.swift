@@ -46,7 +46,7 @@ struct ExampleTests {
     func makeExample() throws -> ScratchDirectory {
         let scratch = try ScratchDirectory(prefix: "zgen-sec")
         try FileManager.default.copyItem(atPath: Self.iniPath, toPath: scratch.file("secure_pair.ini"))
-        let zkeys = try executable("zkeys")
+        let zkeys = try builtExecutable("zkeys")
         for name in ["dispatcher", "worker"] {
             let made = try run(zkeys, ["new", name, "-d", scratch.file("keys")])
             #expect(made.status == 0, "\(made.stderr)")
@@ -115,7 +115,7 @@ struct ExampleTests {
         #expect(serverLogs.messages.contains("Dispatcher: channel job: CURVE server, allowing 1 client key, addresses 127.0.0.1, 10.0.0.0/8, denying 10.9.9.9"))
 
         // A worker with a key pair that is not on the allow-list gets nothing; the refusal is logged.
-        let zkeys = try executable("zkeys")
+        let zkeys = try builtExecutable("zkeys")
         #expect(try run(zkeys, ["new", "stranger", "-d", scratch.file("keys")]).status == 0)
         let stranger = try CurveKeyFile.readPublicKey(path: scratch.file("keys/stranger.key"))
         let strangerReceived = Box<[String]>([])
@@ -177,7 +177,7 @@ struct ExampleTests {
             expected = "\(secret): secret key file has mode 0644: it must not be accessible by group or others (chmod 600 \(secret))"
         }
         let ini = try scratch.write("bad.ini", "[run:MyServer.job]\ncurve_secret_key_file = server.key_secret\n")
-        let result = try run(try executable("my-zmq"), ["-c", ini, "--daemon", "MyServer"])
+        let result = try run(try builtExecutable("my-zmq"), ["-c", ini, "--daemon", "MyServer"])
         #expect(result.status == 78)
         #expect(result.stderr == "\(ini):2:25: error: curve_secret_key_file: \(expected)\n")
         #expect(!result.stderr.contains(pair.secretKey.z85))

@@ -43,9 +43,6 @@ func firstEvent(_ monitor: SocketMonitor, timeout: Duration = .seconds(10),
     return found
 }
 
-/// A built executable of this package, next to the running test bundle.
-func executable(_ name: String) throws -> URL { try builtExecutable(name) }
-
 /// Runs `executable` with `arguments`; returns its status, stdout and stderr.
 func run(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()

@@ -258,7 +258,7 @@ struct KeyFileTests {
     /// The key tool writes a pair that loads, and `show` fails with 78 on a bad file.
     @Test func zkeysTool() throws {
         let scratch = try ScratchDirectory(prefix: "zgen-sec")
-        let zkeys = try executable("zkeys")
+        let zkeys = try builtExecutable("zkeys")
         let made = try run(zkeys, ["new", "server", "-d", scratch.file("keys")])
         #expect(made.status == 0, "\(made.stderr)")
         let pair = try CurveKeyFile.readKeyPair(path: scratch.file("keys/server.key_secret"))
