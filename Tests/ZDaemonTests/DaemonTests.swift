@@ -29,6 +29,35 @@ struct DaemonTests {
         #expect(handle.error == nil)
     }
 
+    /// A start handler that throws fails the run with its error: later start handlers do not
+    /// run, nothing queued is handled, and the channels are closed before run() returns.
+    @Test func throwingStartHandlerFailsTheRunAfterClosingTheChannels() throws {
+        let logs = LogCapture()
+        var configuration = DaemonConfiguration()
+        configuration.makeLogger = logs.configurationLogger
+        let endpoint = bindEndpoint(.inproc)
+        let daemon = try Daemon(spec: .test("HalfStarted", ChannelSpec(name: "in", socket: .pull, endpoints: [endpoint], bind: true)),
+                                configuration: configuration)
+        var handled = 0
+        var laterStartRan = false
+        daemon.onReceive(0) { _ in handled += 1 }
+        try daemon.open()
+        let feeder = try Socket(.push, context: try #require(daemon.context), linger: 0)
+        defer { feeder.close(linger: 0) }
+        try feeder.connect(endpoint)
+        try feeder.send([[1]])
+        daemon.onStart { throw Boom() }
+        daemon.onStart { laterStartRan = true }
+        #expect(throws: Boom.self) { try daemon.run() }
+        #expect(daemon.handle.isFinished)
+        #expect(daemon.handle.error is Boom)
+        #expect(daemon.socket(0) == nil)
+        #expect(daemon.context == nil)
+        #expect(!laterStartRan)
+        #expect(handled == 0)
+        #expect(logs.contains("HalfStarted stopped: Boom()"))
+    }
+
     @Test func throwingHandlerIsLoggedCountedAndTheNextMessageIsHandled() throws {
         let logs = LogCapture()
         var configuration = DaemonConfiguration()

@@ -112,9 +112,14 @@ extension Daemon {
     /// calling thread until ``terminate()`` (or context termination), then shuts down: handles
     /// what is already queued, flushes sends within the linger, closes the sockets and
     /// releases the context. Blocks the calling thread.
+    ///
+    /// A start handler (``onStart(_:)``) that throws fails the run: the remaining start
+    /// handlers do not run, no queued message is handled, the channels close, and `run()`
+    /// throws that error (also recorded on the ``handle``). A daemon never runs half-started.
     public func run() throws {
         guard state == .created || state == .open else { throw ZDaemonError("\(spec.name) has already run") }
         var failure: (any Error)?
+        var startFailure: (any Error)?
         do {
             try open()
             state = .running
@@ -125,12 +130,17 @@ extension Daemon {
             logger.info("\(spec.name) has begun processing messages")
             handle.markStarted()
             if !terminating {
-                loop.execute { [unowned self] in
-                    loop.activity.begin(loop.activity.label("onStart"))  // for the watchdog
-                    for body in startHandlers {
-                        do { try body() } catch { logger.error("onStart of \(spec.name) failed: \(error)") }
-                    }
+                // On this (the loop's) thread before the loop's first poll, so before any message.
+                loop.activity.begin(loop.activity.label("onStart"))  // for the watchdog
+                do {
+                    for body in startHandlers { try body() }
+                } catch {
+                    startFailure = error
+                    terminating = true
                 }
+                loop.activity.end()
+            }
+            if !terminating {
                 try loop.run()
                 if !terminating {
                     // The loop ended on its own: the context was shut down (ETERM).
@@ -138,11 +148,12 @@ extension Daemon {
                     logger.info("\(spec.name) is terminating (context shut down)")
                 }
             }
+            if let startFailure { throw startFailure }
         } catch {
             failure = error
             logger.error("\(spec.name) stopped: \(error)")
         }
-        shutdown()
+        shutdown(handlingQueued: startFailure == nil)
         handle.markFinished(failure)
         if let failure { throw failure }
     }
@@ -158,15 +169,16 @@ extension Daemon {
         loop.stop()
     }
 
-    /// The phased shutdown: 1. handle what already reached the process, 2. flush the send
-    /// queues within the linger, 3. close the sockets and release the context.
-    private func shutdown() {
+    /// The phased shutdown: 1. handle what already reached the process (unless the daemon
+    /// failed to start), 2. flush the send queues within the linger, 3. close the sockets and
+    /// release the context.
+    private func shutdown(handlingQueued: Bool = true) {
         guard state != .closed else { return }
         terminating = true  // also when the loop ended with an error: drain ignores pauses
         let clock = SystemClock()
         let deadline = clock.now() + linger
         // 1. What already reached the process is handled (non-blocking, bounded).
-        if state == .running {
+        if state == .running && handlingQueued {
             for channel in channels where channel.spec.socket.canReceive && channel.socket != nil {
                 var handled = 0
                 while handled < terminateDrainLimit {
