@@ -26,6 +26,22 @@ public struct CurveUnavailableError: Error, Sendable, Equatable, CustomStringCon
     }
 }
 
+/// The checks both key types make: 32 bytes, or 40 Z85 characters (errors never quote the text).
+enum CurveKeyText {
+    static func checked(_ bytes: [UInt8]) throws(Z85Error) -> [UInt8] {
+        guard bytes.count == 32 else { throw Z85Error("a CURVE key is 32 bytes, got \(bytes.count)") }
+        return bytes
+    }
+
+    static func decode(_ text: String) throws(Z85Error) -> [UInt8] {
+        let count = text.utf8.count
+        guard count == 40 else {
+            throw Z85Error("a CURVE key is 40 Z85 characters (32 bytes), got \(count)")
+        }
+        return try Z85.decode(text)
+    }
+}
+
 /// A CURVE public key: 32 bytes, written as 40 Z85 characters. Safe to log and share.
 public struct CurveKey: Sendable, Hashable, CustomStringConvertible {
     /// The 32 key bytes.
@@ -34,18 +50,13 @@ public struct CurveKey: Sendable, Hashable, CustomStringConvertible {
     /// Wraps 32 key bytes.
     /// - Throws: ``Z85Error`` when `bytes` is not 32 bytes long.
     public init(bytes: [UInt8]) throws(Z85Error) {
-        guard bytes.count == 32 else { throw Z85Error("a CURVE key is 32 bytes, got \(bytes.count)") }
-        self.bytes = bytes
+        self.bytes = try CurveKeyText.checked(bytes)
     }
 
     /// Parses a key from its 40 Z85 characters.
     /// - Throws: ``Z85Error`` for a wrong length or invalid Z85.
     public init(z85 text: String) throws(Z85Error) {
-        let count = text.utf8.count
-        guard count == 40 else {
-            throw Z85Error("a CURVE key is 40 Z85 characters (32 bytes), got \(count)")
-        }
-        try self.init(bytes: Z85.decode(text))
+        try self.init(bytes: CurveKeyText.decode(text))
     }
 
     /// The key's 40 Z85 characters.
@@ -66,18 +77,13 @@ public struct CurveSecretKey: Sendable, Hashable, CustomStringConvertible, Custo
     /// Wraps 32 key bytes.
     /// - Throws: ``Z85Error`` when `bytes` is not 32 bytes long.
     public init(bytes: [UInt8]) throws(Z85Error) {
-        guard bytes.count == 32 else { throw Z85Error("a CURVE key is 32 bytes, got \(bytes.count)") }
-        self.bytes = bytes
+        self.bytes = try CurveKeyText.checked(bytes)
     }
 
     /// Parses a secret key from its 40 Z85 characters (errors never quote the text).
     /// - Throws: ``Z85Error`` for a wrong length or invalid Z85.
     public init(z85 text: String) throws(Z85Error) {
-        let count = text.utf8.count
-        guard count == 40 else {
-            throw Z85Error("a CURVE key is 40 Z85 characters (32 bytes), got \(count)")
-        }
-        try self.init(bytes: Z85.decode(text))
+        try self.init(bytes: CurveKeyText.decode(text))
     }
 
     /// The key's 40 Z85 characters, for writing the secret file only.
