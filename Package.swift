@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "ZDaemonProcess", targets: ["ZDaemonProcess"]),
         .library(name: "ZDaemonLifecycle", targets: ["ZDaemonLifecycle"]),
         .library(name: "ZDaemonTesting", targets: ["ZDaemonTesting"]),
+        // The INI reader (line:column) that ZDaemonProcess's configuration API exposes.
+        .library(name: "INIFormat", targets: ["INIFormat"]),
         // ZGenCore (the generator library) is not a product: its API is zgen's own, not a promise.
         // The seed's example: one server and four workers (issue 4).
         .executable(name: "my-zmq", targets: ["MyZmqExample"]),
@@ -52,7 +54,10 @@ let package = Package(
             ]
         ),
         // CURVE keys, key files and the ZAP handler; plugs into the core as a ChannelSecurityProvider.
-        .target(name: "ZDaemonSecurity", dependencies: ["ZDaemon", "CZeroMQ"]),
+        .target(
+            name: "ZDaemonSecurity",
+            dependencies: ["ZDaemon", "CZeroMQ", .product(name: "Metrics", package: "swift-metrics")]
+        ),
         // The core as a swift-service-lifecycle Service.
         .target(
             name: "ZDaemonLifecycle",

@@ -48,6 +48,7 @@ public enum Bench {
         func onInput(_ message: Payload, daemon: Sink) throws
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
+        /// If it throws, the daemon's `run()` fails with that error after closing its channels.
         func daemonDidStart(_ daemon: Sink) throws
 
         /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
@@ -141,6 +142,7 @@ public enum Bench {
         func onFeed(_ message: Payload, daemon: Subscriber) throws
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
+        /// If it throws, the daemon's `run()` fails with that error after closing its channels.
         func daemonDidStart(_ daemon: Subscriber) throws
 
         /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
@@ -234,6 +236,7 @@ public enum Bench {
         func onEcho(_ reply: Result<Payload, RequestTimeout>, daemon: Requester) throws
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
+        /// If it throws, the daemon's `run()` fails with that error after closing its channels.
         func daemonDidStart(_ daemon: Requester) throws
 
         /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of

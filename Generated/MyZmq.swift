@@ -45,6 +45,7 @@ public enum MyZmq {
     /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
     public protocol MyServerHandlers: AnyObject {
         /// Called on the loop once every channel is open: start timers or send a first message here.
+        /// If it throws, the daemon's `run()` fails with that error after closing its channels.
         func daemonDidStart(_ daemon: MyServer) throws
 
         /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
@@ -163,6 +164,7 @@ public enum MyZmq {
         func onBroadcast(_ message: Text, daemon: MyWorker) throws
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
+        /// If it throws, the daemon's `run()` fails with that error after closing its channels.
         func daemonDidStart(_ daemon: MyWorker) throws
 
         /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of

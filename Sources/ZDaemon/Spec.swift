@@ -186,7 +186,7 @@ public struct DaemonConfiguration: Sendable {
     /// Where the counters go; `nil` = the bootstrapped `MetricsSystem.factory`.
     public var metricsFactory: (any MetricsFactory)?
     /// Observe every channel's socket events (logged and counted). Channels with an
-    /// `onSocketEvent` handler, and CURVE channels, are observed regardless.
+    /// `onSocketEvent` handler, and secured channels, are observed regardless.
     public var monitorSocketEvents: Bool
     /// What secures the channels whose spec asks for security (for CURVE,
     /// `ZDaemonSecurity`'s `SecurityConfiguration`); `nil`: none, so such a channel is a

@@ -110,8 +110,10 @@ enum CurveChannel {
     ) throws {
         try register(daemon: daemon, channel: channel, isServer: isServer, security: security, context: socket.context,
                      registration: &registration, logger: logger)
-        // `register` has checked that `security` is there and has the keys.
-        guard let security else { return }
+        // `register` has thrown unless `security` is there and has the keys: never plaintext.
+        guard let security else {
+            throw SecurityConfigurationError(unconfigured(daemon: daemon, channel: channel, isServer: isServer))
+        }
         let (role, _) = try security.role(forChannel: channel, daemon: daemon, isServer: isServer)
         let domain = SecurityConfiguration.zapDomain(daemon: daemon, channel: channel)
         try socket.applyCurve(role, zapDomain: domain)

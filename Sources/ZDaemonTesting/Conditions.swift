@@ -1,3 +1,4 @@
+import ZDaemon
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -52,4 +53,22 @@ func uniqueName() -> String {
         return value
     }
     return "\(getpid())-\(next)-\(UInt32.random(in: 0...UInt32.max))"
+}
+
+extension SocketMonitor {
+    /// Waits, at most `timeout`, for the first event matching `predicate`, skipping the others;
+    /// `nil` when none came.
+    public func firstEvent(timeout: Duration = .seconds(10), _ predicate: (SocketEvent) -> Bool) throws -> SocketEvent? {
+        var found: SocketEvent?
+        _ = try eventually(timeout: timeout) {
+            while let event = try next(dontWait: true) {
+                if predicate(event) {
+                    found = event
+                    return true
+                }
+            }
+            return false
+        }
+        return found
+    }
 }

@@ -1,5 +1,6 @@
-/// Every Swift name zgen derives from a schema, decided here and nowhere else: the validator
-/// checks them for clashes, the model keeps them, the renderer writes them.
+/// The Swift names zgen derives for types, handlers and sends, decided here: the validator checks
+/// them for clashes, the model keeps them, the renderer writes them. (Identifier spelling —
+/// camel case, keyword escaping — is `Identifiers`; a schema's namespace is `OutputNaming`.)
 enum Naming {
     /// The message struct or daemon class for a schema name (`job-queue` → `JobQueue`); empty
     /// when the name has no letters or digits.
@@ -23,8 +24,9 @@ enum Naming {
     /// The socket-event hook every handlers protocol has (with a default).
     static let socketEventHook = "onSocketEvent"
 
-    /// Method names of the handlers protocol that no channel's handler may take.
-    static let reservedHandlerNames: [String] = [startHook, socketEventHook]
+    /// Method names of the handlers protocol that no channel's handler may take. (A handler named
+    /// like the socket-event hook does not clash: its argument labels differ.)
+    static let reservedHandlerNames: [String] = [startHook]
 
     /// Names a message or daemon type may not take: they would shadow names the generated code uses.
     static let reservedTypeNames: Set<String> = OutputNaming.reservedNamespaces

@@ -227,6 +227,23 @@ struct Renderer {
         return (vowel ? "an `" : "a `") + type + "`"
     }
 
+    /// The runtime's `SocketType` case for a socket type (`.push`).
+    static func caseName(_ socket: SocketType) -> String {
+        switch socket {
+        case .push: "push"
+        case .pull: "pull"
+        case .pub: "pub"
+        case .sub: "sub"
+        case .xpub: "xpub"
+        case .xsub: "xsub"
+        case .req: "req"
+        case .rep: "rep"
+        case .dealer: "dealer"
+        case .router: "router"
+        case .pair: "pair"
+        }
+    }
+
     static func where_(_ channel: Channel) -> String {
         "\(channel.socket.rawValue), \(channel.bind ? "binds" : "connects") \(channel.endpoints.joined(separator: ", "))"
     }
@@ -263,6 +280,7 @@ struct Renderer {
                 r.line()
             }
             r.doc("Called on the loop once every channel is open: start timers or send a first message here.")
+            r.doc("If it throws, the daemon's `run()` fails with that error after closing its channels.")
             r.line("func \(Naming.startHook)(_ daemon: \(d)) throws")
             r.line()
             r.doc("Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of")
@@ -287,7 +305,7 @@ struct Renderer {
             line("ChannelSpec(")
             indent += 1
             line("name: \(swiftStringLiteral(channel.name)),")
-            line("socket: .\(String(describing: channel.socket)),")
+            line("socket: .\(Self.caseName(channel.socket)),")
             line("endpoints: [\(channel.endpoints.map(swiftStringLiteral).joined(separator: ", "))],")
             line("bind: \(channel.bind),")
             line("subscribe: [\(channel.subscribe.map(swiftStringLiteral).joined(separator: ", "))],")

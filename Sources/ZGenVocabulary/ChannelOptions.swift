@@ -18,8 +18,8 @@ public enum ChannelLimits {
 /// A libzmq socket option a channel may set (`options` in a schema, snake_case keys at run time).
 ///
 /// Each case knows its names in every place it is written, its value's kind and range, and the
-/// socket types it applies to: the generator, the JSON Schema test, the run-time configuration and
-/// the runtime's socket code all read them from here.
+/// socket types it applies to: the generator, the run-time configuration and the runtime's socket
+/// code read them from here, and a test holds the JSON Schema to them.
 public enum ChannelOption: String, Sendable, Hashable, CaseIterable {
     /// ZMQ_RECONNECT_IVL, ms (-1: no reconnection).
     case reconnectIvl

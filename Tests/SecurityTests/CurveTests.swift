@@ -61,7 +61,7 @@ struct CurveTests {
         while received.count < 10, let frames = try pull.receive(timeout: .seconds(10)) { received.append(frames) }
         #expect(received.map { String(decoding: $0[0], as: UTF8.self) } == (0..<10).map { "job \($0)" })
         #expect(received.last?.last == [9])
-        #expect(try firstEvent(monitor) { if case .handshakeSucceeded = $0 { true } else { false } } != nil)
+        #expect(try monitor.firstEvent { if case .handshakeSucceeded = $0 { true } else { false } } != nil)
         #expect(zap?.handler.statistics.accepted == 1)
         #expect(zap?.handler.statistics.refused == 0)
         monitor.stop()
@@ -74,7 +74,7 @@ struct CurveTests {
         defer { zap?.cancel() }
         let push = try client(endpoint, pair: stranger)
         try offer(push, 5)
-        let event = try firstEvent(monitor) { if case .handshakeFailedAuthentication = $0 { true } else { false } }
+        let event = try monitor.firstEvent { if case .handshakeFailedAuthentication = $0 { true } else { false } }
         #expect(event?.description.hasSuffix("(authentication, status 400)") == true, "\(String(describing: event))")
         #expect(try drain(pull, timeout: .milliseconds(300)).isEmpty)
         let statistics = try #require(zap?.handler.statistics)
@@ -107,7 +107,7 @@ struct CurveTests {
         let push = try client(endpoint, curve: false)
         #expect(try push.mechanism() == "NULL")
         try offer(push, 5, "plain")
-        let event = try firstEvent(monitor) { $0.isFailure }
+        let event = try monitor.firstEvent { $0.isFailure }
         #expect(event == .handshakeFailedProtocol(endpoint: event?.endpoint ?? "", code: Int(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)),
                 "\(String(describing: event))")
         #expect(try drain(pull, timeout: .milliseconds(300)).isEmpty)
@@ -125,7 +125,7 @@ struct CurveTests {
         let clientMonitor = try SocketMonitor(push)
         try push.connect(endpoint)
         try offer(push, 5, "misdirected")
-        let event = try firstEvent(monitor) { $0.isFailure }
+        let event = try monitor.firstEvent { $0.isFailure }
         #expect(event == .handshakeFailedProtocol(endpoint: event?.endpoint ?? "", code: Int(ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)),
                 "\(String(describing: event))")
         // The client: disconnected and retrying, never a handshake success, no failure detail.
@@ -161,7 +161,7 @@ struct CurveTests {
         defer { zap?.cancel() }
         let push = try client(endpoint)
         try offer(push, 3)
-        #expect(try firstEvent(monitor) { if case .handshakeFailedAuthentication(_, 400) = $0 { true } else { false } } != nil)
+        #expect(try monitor.firstEvent { if case .handshakeFailedAuthentication(_, 400) = $0 { true } else { false } } != nil)
         #expect(try drain(pull, timeout: .milliseconds(200)).isEmpty)
         #expect(zap?.handler.statistics.refusedByReason["address_denied"] ?? 0 >= 1)
         #expect(logs.messages.contains { $0.contains("from 127.0.0.1 (domain 'tests.job'): address on the deny list") })
@@ -176,7 +176,7 @@ struct CurveTests {
         let (pull, endpoint, monitor, _) = try server(nil, domain: "tests.unregistered")
         let push = try client(endpoint)
         try offer(push, 3)
-        #expect(try firstEvent(monitor) { if case .handshakeFailedAuthentication = $0 { true } else { false } } != nil)
+        #expect(try monitor.firstEvent { if case .handshakeFailedAuthentication = $0 { true } else { false } } != nil)
         #expect(try drain(pull, timeout: .milliseconds(200)).isEmpty)
         #expect(other.handler.statistics.refusedByReason["no_policy"] ?? 0 >= 1)
         monitor.stop()

@@ -27,22 +27,6 @@ func drain(_ socket: ZDaemon.Socket, timeout: Duration) throws -> [String] {
     return received
 }
 
-/// Waits for the first monitor event matching `predicate` (bounded), skipping others.
-func firstEvent(_ monitor: SocketMonitor, timeout: Duration = .seconds(10),
-                _ predicate: (SocketEvent) -> Bool) throws -> SocketEvent? {
-    var found: SocketEvent?
-    _ = try eventually(timeout: timeout) {
-        while let event = try monitor.next(dontWait: true) {
-            if predicate(event) {
-                found = event
-                return true
-            }
-        }
-        return false
-    }
-    return found
-}
-
 /// Runs `executable` with `arguments`; returns its status, stdout and stderr.
 func run(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()

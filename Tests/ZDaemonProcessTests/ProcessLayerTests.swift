@@ -295,6 +295,26 @@ struct RuntimeConfigurationTests {
             == "environment variable ZGEN_MYWORKER_JOB_BIND: error: bind: expected true or false, not 'maybe'")
     }
 
+    /// Run-time overrides are held to the schema's ranges (ZGenVocabulary's ChannelLimits and
+    /// ChannelOption kinds), so a value zgen would refuse in a schema cannot come in at run time.
+    @Test func overridesOutOfRangeAreConfigurationErrors() throws {
+        func message(_ set: String) -> String? {
+            do {
+                _ = try make(set: [set])
+                return nil
+            } catch {
+                return error.description
+            }
+        }
+        #expect(message("MyWorker.job.hwm=-1") == "--set MyWorker.job.hwm=-1: error: hwm: -1 is out of range (0...2147483647)")
+        #expect(message("MyWorker.job.linger=-2")?.contains("linger: -2 is out of range (-1...2147483647)") == true)
+        #expect(message("MyWorker.job.heartbeat_ttl=700000")?.contains("heartbeat_ttl: 700000 is out of range (0...655350)") == true)
+        #expect(message("MyWorker.job.reconnect_ivl=-1") == nil)
+        let configuration = try make(set: ["MyWorker.job.heartbeat_ttl=655350", "MyWorker.job.linger=-1"])
+        #expect(configuration.overrides["MyWorker"]?["job"]?.options.heartbeatTtl == 655_350)
+        #expect(configuration.overrides["MyWorker"]?["job"]?.linger == -1)
+    }
+
     @Test func badINIOverrideNamesFileAndLine() throws {
         let text = seedINI + "\n[run:MyWorker.job]\nendpoint = udp://x:1\n"
         let document = try parse(text)

@@ -8,32 +8,17 @@ import Glibc
 
 @Suite("Socket events")
 struct SocketEventTests {
-    /// Waits for the first event matching `predicate`, skipping others (bounded).
-    func firstEvent(_ monitor: SocketMonitor, _ predicate: (SocketEvent) -> Bool) throws -> SocketEvent? {
-        var found: SocketEvent?
-        _ = try eventually {
-            while let event = try monitor.next(dontWait: true) {
-                if predicate(event) {
-                    found = event
-                    return true
-                }
-            }
-            return false
-        }
-        return found
-    }
-
     @Test func listeningAcceptedHandshakeAndDisconnected() throws {
         let pull = try Socket(.pull)
         let monitor = try SocketMonitor(pull)
         let endpoint = try pull.bind("tcp://127.0.0.1:*")
-        #expect(try firstEvent(monitor) { if case .listening = $0 { true } else { false } } == .listening(endpoint: endpoint))
+        #expect(try monitor.firstEvent { if case .listening = $0 { true } else { false } } == .listening(endpoint: endpoint))
         let push = try Socket(.push)
         try push.connect(endpoint)
-        #expect(try firstEvent(monitor) { if case .accepted = $0 { true } else { false } } != nil)
-        #expect(try firstEvent(monitor) { if case .handshakeSucceeded = $0 { true } else { false } } != nil)
+        #expect(try monitor.firstEvent { if case .accepted = $0 { true } else { false } } != nil)
+        #expect(try monitor.firstEvent { if case .handshakeSucceeded = $0 { true } else { false } } != nil)
         push.close(linger: 0)
-        let disconnected = try firstEvent(monitor) { if case .disconnected = $0 { true } else { false } }
+        let disconnected = try monitor.firstEvent { if case .disconnected = $0 { true } else { false } }
         #expect(disconnected?.endpoint.hasPrefix("tcp://127.0.0.1:") == true)
         monitor.stop()
     }
@@ -44,7 +29,7 @@ struct SocketEventTests {
         let other = try Socket(.pull)
         let monitor = try SocketMonitor(other)
         #expect(throws: ZMQError.self) { try other.bind(endpoint) }
-        let event = try firstEvent(monitor) { if case .bindFailed = $0 { true } else { false } }
+        let event = try monitor.firstEvent { if case .bindFailed = $0 { true } else { false } }
         // libzmq names the address without the transport prefix here.
         #expect(event == .bindFailed(endpoint: String(endpoint.dropFirst("tcp://".count)), code: EADDRINUSE))
         #expect(event?.isFailure == true)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import ZGenCore
+import ZGenVocabulary
 
 /// The subset of JSON Schema (2020-12) that Schemas/JSONSchema/zgen.schema.json uses, checked in
 /// Swift so CI needs nothing else: type, properties, required, additionalProperties, items,
@@ -186,6 +187,53 @@ struct JSONSchemaTests {
         ]
         for text in bad {
             #expect(!checker.problems(try JSONReader.parse(text)).isEmpty, "\(text)")
+        }
+    }
+}
+
+/// The JSON Schema for editors spells out the vocabulary again (it cannot import Swift); this
+/// holds it to ZGenVocabulary, so the two cannot drift apart.
+@Suite("JSON Schema and the vocabulary")
+struct JSONSchemaVocabularyTests {
+    static func channel() throws -> [String: Any] {
+        let url = Fixtures.schemasDirectory.appendingPathComponent("JSONSchema/zgen.schema.json")
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let defs = try #require(root["$defs"] as? [String: Any])
+        let channel = try #require(defs["channel"] as? [String: Any])
+        return try #require(channel["properties"] as? [String: Any])
+    }
+
+    @Test("socket types, security modes, defaults and option ranges are ZGenVocabulary's")
+    func matches() throws {
+        let properties = try Self.channel()
+        let socket = try #require(properties["socket"] as? [String: Any])
+        #expect(socket["enum"] as? [String] == SocketType.allCases.map(\.rawValue))
+        let security = try #require(properties["security"] as? [String: Any])
+        #expect(security["enum"] as? [String] == ChannelSecurity.allCases.map(\.rawValue))
+        for (key, range, fallback) in [("hwm", ChannelLimits.hwm, ChannelLimits.defaultHWM),
+                                       ("queue", ChannelLimits.queue, ChannelLimits.defaultQueue)] {
+            let property = try #require(properties[key] as? [String: Any])
+            #expect(property["minimum"] as? Int == range.lowerBound, "\(key)")
+            #expect(property["maximum"] as? Int == range.upperBound, "\(key)")
+            #expect(property["default"] as? Int == fallback, "\(key)")
+        }
+        for (key, range) in [("linger", ChannelLimits.linger), ("timeout", ChannelLimits.timeout)] {
+            let property = try #require(properties[key] as? [String: Any])
+            #expect(property["minimum"] as? Int == range.lowerBound, "\(key)")
+            #expect(property["maximum"] as? Int == range.upperBound, "\(key)")
+        }
+        let options = try #require((properties["options"] as? [String: Any])?["properties"] as? [String: Any])
+        #expect(Set(options.keys) == Set(ChannelOption.allCases.map(\.schemaKey)))
+        for option in ChannelOption.allCases {
+            let property = try #require(options[option.schemaKey] as? [String: Any])
+            switch option.kind {
+            case .integer(let range):
+                #expect(property["type"] as? String == "integer", "\(option)")
+                #expect(property["minimum"] as? Int == range.lowerBound, "\(option)")
+                #expect(property["maximum"] as? Int == range.upperBound, "\(option)")
+            case .flag:
+                #expect(property["type"] as? String == "boolean", "\(option)")
+            }
         }
     }
 }

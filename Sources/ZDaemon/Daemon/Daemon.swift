@@ -10,7 +10,7 @@ import Logging
 /// Channels are referred to by index, their position in `spec.channels`. Register handlers
 /// before ``run()``. A handler's ``FrameDecodingError`` drops the message (logged, counted as
 /// `dropped`); any other error is logged and counted as a handler error; either way the loop
-/// goes on.
+/// goes on. A start handler (``onStart(_:)``) is different: its error fails ``run()``.
 ///
 /// The class is split by concern: receiving and dispatch (`DaemonReceive.swift`), REP
 /// (`DaemonReply.swift`), REQ and its timeout (`DaemonRequest.swift`), ROUTER envelopes
@@ -145,7 +145,9 @@ public final class Daemon {
         receivingChannel(channel, "onReceiveBorrowed").handler = .receiveBorrowed(handler)
     }
 
-    /// Runs `body` on the loop once all channels are open, before any message is handled.
+    /// Runs `body` on the loop once all channels are open, before any message is handled. If it
+    /// throws, the later start handlers do not run and ``run()`` fails with that error after
+    /// closing the channels (nothing queued is handled).
     public func onStart(_ body: @escaping () throws -> Void) {
         startHandlers.append(body)
     }

@@ -32,24 +32,18 @@ extension Daemon {
                 return true
             }
         case .receive(let handler):
-            return receiveLoop(channel, socket, limit: limit, receive: receiveIntoBuffer(of: channel)) { _ in
+            return receiveLoop(channel, socket, limit: limit, receive: { try $0.receive(into: &channel.frames, dontWait: true) ? () : nil }) { _ in
                 channel.counters.received += 1
                 do { try handler(channel.frames) } catch { handlerFailed(channel, error) }
                 return true
             }
         default:
-            return receiveLoop(channel, socket, limit: limit, receive: receiveIntoBuffer(of: channel)) { _ in
+            return receiveLoop(channel, socket, limit: limit, receive: { try $0.receive(into: &channel.frames, dontWait: true) ? () : nil }) { _ in
                 deliver(channel)
                 // A REQ socket holds at most one reply; receiving again would fail (EFSM).
                 return channel.spec.socket != .req
             }
         }
-    }
-
-    /// Receives into the channel's reused `[Frame]` buffer.
-    @inline(__always)
-    private func receiveIntoBuffer(of channel: Channel) -> (Socket) throws -> Void? {
-        { socket in try socket.receive(into: &channel.frames, dontWait: true) ? () : nil }
     }
 
     /// The one receive loop: takes messages while the socket has them, the channel is not

@@ -347,6 +347,7 @@ public enum AllSockets {
         func onPeer(_ message: Scalars, daemon: Hub) throws
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
+        /// If it throws, the daemon's `run()` fails with that error after closing its channels.
         func daemonDidStart(_ daemon: Hub) throws
 
         /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
@@ -574,6 +575,7 @@ public enum AllSockets {
         func onPeer(_ message: Scalars, daemon: Spoke) throws
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
+        /// If it throws, the daemon's `run()` fails with that error after closing its channels.
         func daemonDidStart(_ daemon: Spoke) throws
 
         /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of

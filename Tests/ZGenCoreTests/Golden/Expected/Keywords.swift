@@ -173,6 +173,7 @@ public enum Keywords {
         func on9lives(_ request: DefaultMessage, daemon: Struct) throws -> DefaultMessage
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
+        /// If it throws, the daemon's `run()` fails with that error after closing its channels.
         func daemonDidStart(_ daemon: Struct) throws
 
         /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
@@ -412,6 +413,7 @@ public enum Keywords {
         func on9lives(_ reply: Result<DefaultMessage, RequestTimeout>, daemon: _9Tails) throws
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
+        /// If it throws, the daemon's `run()` fails with that error after closing its channels.
         func daemonDidStart(_ daemon: _9Tails) throws
 
         /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of

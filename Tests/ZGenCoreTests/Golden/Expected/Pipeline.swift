@@ -73,6 +73,7 @@ public enum Pipeline {
     /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
     public protocol ProducerHandlers: AnyObject {
         /// Called on the loop once every channel is open: start timers or send a first message here.
+        /// If it throws, the daemon's `run()` fails with that error after closing its channels.
         func daemonDidStart(_ daemon: Producer) throws
 
         /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
@@ -167,6 +168,7 @@ public enum Pipeline {
         func forward(_ message: Item, daemon: Stage) throws
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
+        /// If it throws, the daemon's `run()` fails with that error after closing its channels.
         func daemonDidStart(_ daemon: Stage) throws
 
         /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
@@ -283,6 +285,7 @@ public enum Pipeline {
         func onInput(_ message: Item, daemon: Consumer) throws
 
         /// Called on the loop once every channel is open: start timers or send a first message here.
+        /// If it throws, the daemon's `run()` fails with that error after closing its channels.
         func daemonDidStart(_ daemon: Consumer) throws
 
         /// Called on the loop with each socket event (connected, accepted, disconnected, handshake failed, …) of
