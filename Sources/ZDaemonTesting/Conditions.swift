@@ -5,14 +5,23 @@ import Glibc
 import Darwin
 #endif
 
-/// Waits until `condition` holds, checking every 2 ms, for at most `timeout`; returns whether it
-/// held. The condition is what is awaited, not the time: use it where a test must see a daemon
-/// on another thread reach a state, never as a sleep.
+/// Waits until `condition` holds, checking every 2 ms, for at most `timeout` of waiting; returns
+/// whether it held. The condition is what is awaited, not the time: use it where a test must see
+/// a daemon on another thread reach a state, never as a sleep.
+///
+/// The waiting is counted in steps of at most 50 ms, so a stall of the whole machine (a virtual
+/// machine paused by its host for seconds, a stopped process) does not use up the timeout in one
+/// step and fail a condition the daemon would have reached a moment later.
 public func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
+    let longestStep = Duration.milliseconds(50)
+    var waited = Duration.zero
+    var last = ContinuousClock.now
+    while waited < timeout {
         if try condition() { return true }
         usleep(2_000)
+        let now = ContinuousClock.now
+        waited += min(now - last, longestStep)
+        last = now
     }
     return try condition()
 }

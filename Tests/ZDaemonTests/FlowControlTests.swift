@@ -203,10 +203,12 @@ struct FlowControlTests {
             try feeder.send([FrameEncoder.integer(UInt32(index))])
             while let frames = try sink.receive(dontWait: true) { forwarded.append(try FrameReader(frames, message: "N").integerValue()) }
         }
-        #expect(try eventually {
+        // A pass takes about 1 s; the whole suite runs in parallel with compilers on two cores.
+        let delivered = try eventually(timeout: .seconds(30)) {
             while let frames = try sink.receive(dontWait: true) { forwarded.append(try FrameReader(frames, message: "N").integerValue()) }
             return forwarded.count == total
-        })
+        }
+        #expect(delivered, "forwarded \(forwarded.count) of \(total); counters \(onLoop(handle) { [$0.counters(0), $0.counters(1), $0.counters(2)] } as Any)")
         #expect(forwarded == (0..<UInt32(total)).map { $0 })
         #expect(handled.load(ordering: .relaxed) == total)
         #expect(onLoop(handle) { $0.queuedSends(0) } == 5)
