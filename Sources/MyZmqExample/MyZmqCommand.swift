@@ -34,7 +34,8 @@ func pythonRepr(_ text: String) -> String {
 
 /// MyServer: every `interval` counts n = 1, 2, 3 …; odd n go out as jobs, even n as
 /// broadcasts; after n = 5 it broadcasts `EXIT` on the next loop iteration and terminates.
-final class ServerHandlers: MyZmq.MyServerHandlers {
+/// MyServer receives nothing, so it has no handlers protocol: this is its start hook and timer.
+final class ServerCounter {
     let interval: Duration
     var count = 0
     var timer: RepeatedTask?
@@ -43,36 +44,36 @@ final class ServerHandlers: MyZmq.MyServerHandlers {
         self.interval = interval
     }
 
-    func daemonDidStart(_ daemon: MyZmq.MyServer) throws {
-        // The first broadcast (n = 2) goes out two intervals after the start; the launcher has
-        // started the workers first and waited until their channels were open, so their
-        // subscriptions have arrived by then (see the README's note on slow joiners).
-        timer = daemon.loop.scheduleRepeatedTask(initialDelay: interval, delay: interval, name: "count") {
-            [unowned self, unowned daemon] in
-            try self.tick(daemon)
+    /// The start hook (`server.onStart(counter.start)`). The first broadcast (n = 2) goes out two
+    /// intervals after the start; the launcher has started the workers first and waited until
+    /// their channels were open, so their subscriptions have arrived by then (see the README's
+    /// note on slow joiners).
+    func start(_ server: MyZmq.MyServer) throws {
+        timer = server.scheduleRepeatedTask(initialDelay: interval, delay: interval, name: "count") { server in
+            try self.tick(server)
         }
     }
 
-    func tick(_ daemon: MyZmq.MyServer) throws {
+    func tick(_ server: MyZmq.MyServer) throws {
         count += 1
         let text = "This is message #\(count)"
         if count % 2 == 1 {
-            daemon.logger.info("Sending job: \(text)")
-            try daemon.sendJob(MyZmq.Text(text: text))
+            server.logger.info("Sending job: \(text)")
+            try server.sendJob(MyZmq.Text(text: text))
         } else {
-            daemon.logger.info("Broadcasting: \(text)")
-            try daemon.sendBroadcast(MyZmq.Text(text: text))
+            server.logger.info("Broadcasting: \(text)")
+            try server.sendBroadcast(MyZmq.Text(text: text))
         }
         if count >= 5 {
             timer?.cancel()
-            daemon.loop.execute { [unowned daemon] in
-                daemon.logger.info("Broadcasting: EXIT")
+            server.execute { server in
+                server.logger.info("Broadcasting: EXIT")
                 do {
-                    try daemon.sendBroadcast(MyZmq.Text(text: "EXIT"))
+                    try server.sendBroadcast(MyZmq.Text(text: "EXIT"))
                 } catch {
-                    daemon.logger.error("Broadcasting EXIT failed: \(error)")
+                    server.logger.error("Broadcasting EXIT failed: \(error)")
                 }
-                daemon.terminate()
+                server.terminate()
             }
         }
     }
@@ -124,7 +125,9 @@ struct MyZmqCommand: ParsableCommand {
                     try MyZmq.MyWorker(handlers: WorkerHandlers(), configuration: context.configuration)
                 },
                 DaemonProgram(MyZmq.MyServer.spec, instances: 1) { context in
-                    try MyZmq.MyServer(handlers: ServerHandlers(interval: interval), configuration: context.configuration)
+                    let server = try MyZmq.MyServer(configuration: context.configuration)
+                    server.onStart(ServerCounter(interval: interval).start)
+                    return server
                 },
             ])
     }

@@ -92,6 +92,12 @@ final class Channel {
 
     var metricsDirty: Bool { counters != reported }
 
+    /// Forgets the handlers (at shutdown), and with them whatever they captured.
+    func releaseHandlers() {
+        handler = .none
+        eventHandler = nil
+    }
+
     func enqueue(_ frames: [Frame]) {
         pending.append(frames)
     }

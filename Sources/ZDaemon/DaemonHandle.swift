@@ -53,7 +53,7 @@ public final class DaemonHandle: @unchecked Sendable {
     public var error: (any Error)? { condition.withLock { failure } }
 
     /// The endpoints a channel bound (wildcards resolved), once the daemon has opened.
-    public func boundEndpoints(_ channel: Int) -> [String] {
+    package func boundEndpoints(_ channel: Int) -> [String] {
         condition.withLock { endpoints.indices.contains(channel) ? endpoints[channel] : [] }
     }
 
@@ -139,12 +139,18 @@ public final class DaemonHandle: @unchecked Sendable {
 }
 
 /// Something that hosts a ``Daemon`` and runs it: the daemon itself, or a generated daemon
-/// type (which keeps its handlers alive while it runs).
-public protocol DaemonHosting: AnyObject, SendableMetatype {
+/// type (a ``TypedDaemon``: a typed view of its daemon).
+public protocol DaemonHosting: SendableMetatype {
     /// The runtime daemon.
     var daemon: Daemon { get }
     /// Runs until terminated (blocks the calling thread).
     func run() throws
+}
+
+extension DaemonHosting {
+    /// Opens the channels and runs the daemon's loop on the calling thread until it terminates
+    /// (``Daemon/run()``).
+    public func run() throws { try daemon.run() }
 }
 
 extension Daemon: DaemonHosting {

@@ -392,7 +392,12 @@ public final class EventLoop {
         guard !isClosed else { return }
         isClosed = true
         for task in remote.shutdown() { task() }
+        // Cancelled, not just dropped: a handle the user keeps must not keep the task's
+        // closure (and what it captured) alive.
+        for ticket in timers { ticket.cancel() }
         timers.removeAll()
+        localTasks.removeAll()
+        afterIteration = nil
         registrations.removeAll()
         itemsDirty = true
     }

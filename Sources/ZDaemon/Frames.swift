@@ -56,7 +56,9 @@ public struct FrameReader {
     private let owned: [Frame]?
     private let borrowed: ReceivedFrames?
     private let frameCount: Int
-    private let messageName: String
+    // The name errors use: given, or the message type's (spelled only when an error is thrown).
+    private let messageName: String?
+    private let messageType: Any.Type?
     private var position = 0
 
     /// Starts reading `frames` of a message named `message` (used in errors).
@@ -65,6 +67,7 @@ public struct FrameReader {
         self.borrowed = nil
         self.frameCount = frames.count
         self.messageName = message
+        self.messageType = nil
     }
 
     /// Starts reading borrowed `frames` of a message named `message` (used in errors); no
@@ -74,13 +77,33 @@ public struct FrameReader {
         self.borrowed = frames
         self.frameCount = frames.count
         self.messageName = message
+        self.messageType = nil
+    }
+
+    /// Starts reading `frames` of a `type` message (its name is used in errors).
+    public init(_ frames: [Frame], type: any FrameMessage.Type) {
+        self.owned = frames
+        self.borrowed = nil
+        self.frameCount = frames.count
+        self.messageName = nil
+        self.messageType = type
+    }
+
+    /// Starts reading borrowed `frames` of a `type` message (its name is used in errors).
+    public init(_ frames: ReceivedFrames, type: any FrameMessage.Type) {
+        self.owned = nil
+        self.borrowed = frames
+        self.frameCount = frames.count
+        self.messageName = nil
+        self.messageType = type
     }
 
     /// Frames not yet read (for `repeated` trailing frames).
     public var remaining: Int { frameCount - position }
 
     private func failure(_ name: String, _ reason: String) -> FrameDecodingError {
-        FrameDecodingError(message: messageName, frame: name, index: position, reason: reason)
+        FrameDecodingError(message: messageName ?? messageType.map { String(describing: $0) } ?? "message",
+                           frame: name, index: position, reason: reason)
     }
 
     /// Runs `body` on the bytes of the current frame (throws `missing frame` past the end);
@@ -167,7 +190,7 @@ public struct FrameReader {
     /// Throws `unexpected extra frame` if frames remain unread.
     public func finish() throws {
         if position < frameCount {
-            throw FrameDecodingError(message: messageName, frame: "", index: position, reason: "unexpected extra frame")
+            throw failure("", "unexpected extra frame")
         }
     }
 }
@@ -216,21 +239,33 @@ public enum FrameEncoder {
     }
 }
 
-/// A typed message: generated structs conform.
+/// A typed message: generated structs conform. A message says how to read its frames
+/// (``init(from:)``) and how to write them (``encodeFrames()``); decoding owned or borrowed frames,
+/// and checking that none is left over, is done here, once for every message.
 public protocol FrameMessage: Sendable {
-    /// Decodes from frames; throws ``FrameDecodingError``.
-    init(frames: [Frame]) throws
-    /// Decodes straight from frames borrowed from the receive buffers (no intermediate
-    /// `[Frame]` copy); throws ``FrameDecodingError``. Defaults to copying the frames and
-    /// calling `init(frames: [Frame])`; generated messages decode directly.
-    init(frames: ReceivedFrames) throws
+    /// Reads the message's frames from `reader`, in order; throws ``FrameDecodingError``
+    /// naming the frame that is wrong. Frames left over are the caller's to reject.
+    init(from reader: inout FrameReader) throws
     /// Encodes to frames; throws only for json frames.
     func encodeFrames() throws -> [Frame]
 }
 
 extension FrameMessage {
-    /// Copies the borrowed frames, then decodes them with `init(frames: [Frame])`.
+    /// Decodes a received message; throws ``FrameDecodingError`` when a frame is missing,
+    /// malformed or left over.
+    @inlinable
+    public init(frames: [Frame]) throws {
+        var reader = FrameReader(frames, type: Self.self)
+        try self.init(from: &reader)
+        try reader.finish()
+    }
+
+    /// Decodes a message straight from frames borrowed from the receive buffers (no
+    /// intermediate `[Frame]` copy); throws ``FrameDecodingError`` as ``init(frames:)-([Frame])`` does.
+    @inlinable
     public init(frames: ReceivedFrames) throws {
-        try self.init(frames: frames.copied())
+        var reader = FrameReader(frames, type: Self.self)
+        try self.init(from: &reader)
+        try reader.finish()
     }
 }

@@ -159,8 +159,8 @@ public struct ChannelOverride: Sendable, Equatable {
 /// How a daemon is deployed: everything not in its spec. `DaemonConfiguration()` is all
 /// defaults; the process layer fills it from INI, environment and command line.
 public struct DaemonConfiguration: Sendable {
-    /// Builds the daemon's logger from its label (the spec's name). Defaults to `Logger(label:)`
-    /// (whatever `LoggingSystem` was bootstrapped with).
+    /// Builds the daemon's logger from its label (the spec's app; the daemon's name is in every
+    /// message, once). Defaults to `Logger(label:)` (whatever `LoggingSystem` was bootstrapped with).
     public var makeLogger: @Sendable (String) -> Logger
     /// Overrides the process title put in the logger's `title` metadata (`nil` = spec's title).
     public var title: String?

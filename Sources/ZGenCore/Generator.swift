@@ -37,7 +37,7 @@ public struct GenerationResult: Sendable {
 /// The generator: read → validate → model → render. The CLI and the plugins call this.
 public enum ZGen {
     /// zgen's version, printed by `zgen --version`.
-    public static let version = "0.1.0"
+    public static let version = "0.2.0"
 
     /// The largest schema file zgen reads.
     public static let maximumInputSize = 16 * 1024 * 1024

@@ -163,6 +163,9 @@ public struct Channel: Sendable, Hashable {
     public var recv: String?
     /// The receive handler's method name, if the channel receives.
     public var handler: String?
+    /// The send method's name, if the channel sends (`sendJob`; on a ROUTER `replyJob`). REP
+    /// replies by returning from its handler, so it has none.
+    public var sender: String?
     /// SNDHWM and RCVHWM, messages.
     public var hwm: Int
     /// The runtime's own bound on sends waiting for the socket, messages.
@@ -198,9 +201,6 @@ public struct Channel: Sendable, Hashable {
         self.security = .none
     }
 
-    /// The send method's name, if the channel sends (`sendJob`). REP replies by returning, so it has none.
-    public var sendMethod: String? {
-        guard send != nil, socket != .rep else { return nil }
-        return Naming.sendMethod(identifierPart)
-    }
+    /// The channel's case in its daemon's `Channel` enum (`jobQueue`), unescaped.
+    public var caseName: String { Naming.channelCase(name) }
 }

@@ -1,3 +1,5 @@
+import ZGenVocabulary
+
 /// The Swift names zgen derives for types, handlers and sends, decided here: the validator checks
 /// them for clashes, the model keeps them, the renderer writes them. (Identifier spelling —
 /// camel case, keyword escaping — is `Identifiers`; a schema's namespace is `OutputNaming`.)
@@ -15,18 +17,30 @@ enum Naming {
     /// A receiving channel's handler method unless the schema names one (`handler`): `on<Channel>`.
     static func handlerMethod(_ channelPart: String) -> String { "on" + channelPart }
 
-    /// A sending channel's send method: `send<Channel>`.
-    static func sendMethod(_ channelPart: String) -> String { "send" + channelPart }
+    /// A sending channel's send method unless the schema names one (`sender`): `send<Channel>`,
+    /// and on a ROUTER, which answers the peer a message came from, `reply<Channel>`.
+    static func sendMethod(_ channelPart: String, socket: SocketType) -> String {
+        (socket == .router ? "reply" : "send") + channelPart
+    }
 
-    /// The start hook every handlers protocol has.
-    static let startHook = "daemonDidStart"
+    /// A channel's case in its daemon's `Channel` enum (`job-queue` → `jobQueue`); names the
+    /// enum already has (`init`, `rawValue`, …) get a trailing `_`.
+    static func channelCase(_ channelName: String) -> String {
+        let name = Identifiers.lowerCamelCase(channelName)
+        return reservedChannelCases.contains(name) ? name + "_" : name
+    }
 
-    /// The socket-event hook every handlers protocol has (with a default).
-    static let socketEventHook = "onSocketEvent"
+    /// Members every `RawRepresentable`, `CaseIterable` enum has.
+    static let reservedChannelCases: Set<String> = ["init", "rawValue", "allCases", "hashValue", "hash"]
 
-    /// Method names of the handlers protocol that no channel's handler may take. (A handler named
-    /// like the socket-event hook does not clash: its argument labels differ.)
-    static let reservedHandlerNames: [String] = [startHook]
+    /// Members a generated daemon has from the runtime (`TypedDaemon`) or declares itself: no
+    /// send method may take one of these names.
+    static let reservedDaemonMembers: Set<String> = [
+        "daemon", "spec", "run", "terminate", "isTerminating", "loop", "logger", "handle", "override",
+        "onStart", "onWillTerminate", "onSocketEvent", "scheduleTask", "scheduleRepeatedTask", "execute",
+        "onMessage", "onRequest", "onRouted", "onReply", "counters", "channelSpec", "boundEndpoints",
+        "queuedSends", "isReceivePaused", "liveConnections", "socketEventCounts",
+    ]
 
     /// Names a message or daemon type may not take: they would shadow names the generated code uses.
     static let reservedTypeNames: Set<String> = OutputNaming.reservedNamespaces

@@ -26,7 +26,7 @@ struct Validator {
     static let frameKeys = ["name", "type", "swiftType", "repeated", "description"]
     static let daemonKeys = ["title", "description", "channels"]
     static let channelKeys = [
-        "socket", "endpoint", "bind", "subscribe", "message", "send", "recv", "handler", "hwm", "queue", "linger",
+        "socket", "endpoint", "bind", "subscribe", "message", "send", "recv", "handler", "sender", "hwm", "queue", "linger",
         "timeout", "drainedBy", "drains", "options", "security", "curveServer", "description",
     ]
     static let optionKeys = ChannelOption.allCases.map(\.schemaKey)
@@ -419,7 +419,7 @@ struct Validator {
                 var seen: [String: SourceLocation] = [:]
                 var parts: [String: (String, SourceLocation)] = [:]
                 var handlers: [String: (String, SourceLocation)] = [:]
-                for hook in Naming.reservedHandlerNames { handlers[hook] = (hook, .start) }
+                var senders: [String: (String, SourceLocation)] = [:]
                 for item in items {
                     if let first = seen[item.key] {
                         diagnostics.error(
@@ -444,12 +444,23 @@ struct Validator {
                     if let handler = channel.handler {
                         let location = channelKeyMap["handler"]?.value.location ?? item.keyLocation
                         if let first = handlers[handler] {
-                            let note = first.1 == .start ? [] : [Diagnostic(.note, "`\(first.0)` uses it here", at: first.1)]
+                            let note = [Diagnostic(.note, "`\(first.0)` uses it here", at: first.1)]
                             diagnostics.error("channel `\(item.key)`'s handler `\(handler)` is already taken", at: location, notes: note)
                             ok = false
                             channel.handler = nil
                         } else {
                             handlers[handler] = (item.key, location)
+                        }
+                    }
+                    if let sender = channel.sender {
+                        let location = channelKeyMap["sender"]?.value.location ?? item.keyLocation
+                        if let first = senders[sender] {
+                            let note = [Diagnostic(.note, "`\(first.0)` uses it here", at: first.1)]
+                            diagnostics.error("channel `\(item.key)`'s send method `\(sender)` is already taken", at: location, notes: note)
+                            ok = false
+                            channel.sender = nil
+                        } else {
+                            senders[sender] = (item.key, location)
                         }
                     }
                     channels.append(channel)
@@ -625,6 +636,29 @@ struct Validator {
             ok = false
         } else if channel.recv != nil {
             channel.handler = Naming.handlerMethod(part)
+        }
+
+        // sender: REP has no send method (its handler returns the reply)
+        let sends = channel.send != nil && socket != .rep
+        if let senderMember = keys["sender"], let sender = string(senderMember) {
+            if !sends {
+                let reason = socket == .rep ? "answers by returning from its handler (REP)"
+                    : socket.canSend ? "never sends (no `send` type)" : "is receive-only (\(socket.rawValue))"
+                diagnostics.error("`sender` on channel `\(member.key)`, which \(reason)", at: senderMember.keyLocation)
+                ok = false
+            } else if !Identifiers.isIdentifier(sender) || Identifiers.keywords.contains(sender) {
+                diagnostics.error("sender `\(sender)` is not a usable Swift method name", at: senderMember.value.location)
+                ok = false
+            } else if Naming.reservedDaemonMembers.contains(sender) {
+                diagnostics.error("sender `\(sender)` is a name every generated daemon already has", at: senderMember.value.location)
+                ok = false
+            } else {
+                channel.sender = sender
+            }
+        } else if keys["sender"] != nil {
+            ok = false
+        } else if sends {
+            channel.sender = Naming.sendMethod(part, socket: socket)
         }
 
         // numbers

@@ -32,10 +32,10 @@ final class Outcome: Sendable {
 }
 
 /// Bench daemons log at warning level only: the measurements should not pay for log lines.
-func quietConfiguration(context: ZMQContext, overrides: [String: ChannelOverride]) -> DaemonConfiguration {
+func quietConfiguration<D: TypedDaemon>(_ daemon: D.Type, context: ZMQContext, overrides: [D.Channel: ChannelOverride]) -> DaemonConfiguration {
     var configuration = DaemonConfiguration()
     configuration.context = context
-    configuration.channels = overrides
+    for (channel, change) in overrides { D.override(channel, with: change, in: &configuration) }
     configuration.blockingThreshold = .zero
     configuration.makeLogger = { label in
         var logger = Logger(label: label)
@@ -45,8 +45,8 @@ func quietConfiguration(context: ZMQContext, overrides: [String: ChannelOverride
     return configuration
 }
 
-func boundEndpoint(_ handle: DaemonHandle, _ what: String) throws -> String {
-    guard handle.waitUntilStarted(timeout: .seconds(10)), let endpoint = handle.boundEndpoints(0).first else {
+func boundEndpoint(_ handle: DaemonHandle, _ channel: some DaemonChannel, _ what: String) throws -> String {
+    guard handle.waitUntilStarted(timeout: .seconds(10)), let endpoint = handle.boundEndpoints(channel).first else {
         throw BenchError("\(what) did not start: \(handle.error.map { "\($0)" } ?? "timeout")")
     }
     return endpoint
@@ -132,11 +132,11 @@ func throughputSwift(_ transport: Transport, size: Int, count: Int) throws -> Do
     let context = try ZMQContext()
     let outcome = Outcome()
     let configuration = quietConfiguration(
-        context: context, overrides: ["input": ChannelOverride(endpoints: [transport.endpoint("swift")], bind: true)])
+        Bench.Sink.self, context: context, overrides: [.input: ChannelOverride(endpoints: [transport.endpoint("swift")], bind: true)])
     let handle = try DaemonThread.start(name: "zbench-sink") {
         try Bench.Sink(handlers: CountingSink(expected: count, outcome: outcome), configuration: configuration)
     }
-    let bound = try boundEndpoint(handle, "Sink")
+    let bound = try boundEndpoint(handle, Bench.Sink.Channel.input, "Sink")
     let sender = try startSender(context, [bound], size: size, count: count, publish: false)
     _ = handle.waitUntilFinished()
     guard zb_join(sender) == 0, let seconds = outcome.seconds, seconds > 0 else {
@@ -184,13 +184,13 @@ func fanoutSwift(_ transport: Transport, subscribers: Int, size: Int, count: Int
     for index in 0..<subscribers {
         let outcome = Outcome()
         let configuration = quietConfiguration(
-            context: context,
-            overrides: ["feed": ChannelOverride(endpoints: [transport.endpoint("swift-sub\(index)")], bind: true)])
+            Bench.Subscriber.self, context: context,
+            overrides: [.feed: ChannelOverride(endpoints: [transport.endpoint("swift-sub\(index)")], bind: true)])
         let handle = try DaemonThread.start(name: "zbench-sub\(index)") {
             try Bench.Subscriber(
                 handlers: CountingSubscriber(expected: count, outcome: outcome), configuration: configuration)
         }
-        endpoints.append(try boundEndpoint(handle, "Subscriber \(index)"))
+        endpoints.append(try boundEndpoint(handle, Bench.Subscriber.Channel.feed, "Subscriber \(index)"))
         handles.append(handle)
         outcomes.append(outcome)
     }
@@ -218,7 +218,7 @@ final class PingingRequester: Bench.RequesterHandlers {
         self.samples = samples
     }
 
-    func daemonDidStart(_ daemon: Bench.Requester) throws {
+    func start(_ daemon: Bench.Requester) throws {
         started = zb_now()
         try daemon.sendEcho(payload)
     }
@@ -259,13 +259,15 @@ func latencySwift(_ transport: Transport, size: Int, count: Int) throws -> [Doub
     let context = try ZMQContext()
     // The first request waits in the channel's queue until the echo server has connected.
     let configuration = quietConfiguration(
-        context: context, overrides: ["echo": ChannelOverride(endpoints: [transport.endpoint("swift-req")], bind: true)])
+        Bench.Requester.self, context: context, overrides: [.echo: ChannelOverride(endpoints: [transport.endpoint("swift-req")], bind: true)])
     let shared = SharedSamples()
     let handle = try DaemonThread.start(name: "zbench-req") {
-        try Bench.Requester(handlers: PingingRequester(size: size, count: count, samples: shared),
-                            configuration: configuration)
+        let handlers = PingingRequester(size: size, count: count, samples: shared)
+        let requester = try Bench.Requester(handlers: handlers, configuration: configuration)
+        requester.onStart(handlers.start)
+        return requester
     }
-    let bound = try boundEndpoint(handle, "Requester")
+    let bound = try boundEndpoint(handle, Bench.Requester.Channel.echo, "Requester")
     guard let echo = zb_start_echo(context.handle, bound, count) else { throw BenchError("echo server failed") }
     _ = handle.waitUntilFinished()
     let result = shared.values.withLock { $0 }

@@ -233,7 +233,7 @@ func startup(samples: Int, idleSeconds: Double) throws -> StartupRow {
     var idle = 0.0
     for sample in 0..<samples {
         let configuration = quietConfiguration(
-            context: context, overrides: ["input": ChannelOverride(endpoints: ["tcp://127.0.0.1:*"], bind: true)])
+            Bench.Sink.self, context: context, overrides: [.input: ChannelOverride(endpoints: ["tcp://127.0.0.1:*"], bind: true)])
         let begin = zb_now()
         let handle = try DaemonThread.start(name: "zbench-start") {
             try Bench.Sink(handlers: IdleSink(), configuration: configuration)
@@ -287,13 +287,13 @@ func memorySoak(checkpoints: [Int]) throws -> [MemoryRow] {
     let context = try ZMQContext()
     let results = SharedSamples()
     let configuration = quietConfiguration(
-        context: context,
-        overrides: ["input": ChannelOverride(endpoints: ["tcp://127.0.0.1:*"], bind: true, hwm: 1000)])
+        Bench.Sink.self, context: context,
+        overrides: [.input: ChannelOverride(endpoints: ["tcp://127.0.0.1:*"], bind: true, hwm: 1000)])
     let before = residentMiB()
     let handle = try DaemonThread.start(name: "zbench-soak") {
         try Bench.Sink(handlers: RSSSink(checkpoints: checkpoints, results: results), configuration: configuration)
     }
-    let bound = try boundEndpoint(handle, "Sink")
+    let bound = try boundEndpoint(handle, Bench.Sink.Channel.input, "Sink")
     let sender = try startSender(context, [bound], size: 16, count: checkpoints.last ?? 0, publish: false, hwm: 1000)
     _ = handle.waitUntilFinished()
     _ = zb_join(sender)

@@ -24,8 +24,10 @@ struct DaemonTests {
         stop(handle)
         #expect(logs.messages.filter { $0 == "MyWorker is terminating" }.count == 1)
         let line = try #require(logs.all.first { $0.message == "MyWorker has begun processing messages" })
-        #expect(line.label == "MyWorker")
+        // The daemon is named once: in the message, not again in the label or metadata.
+        #expect(line.label == "tests")
         #expect(line.metadata["title"] == "(test:myworker)")
+        #expect(line.metadata["daemon"] == nil)
         #expect(handle.error == nil)
     }
 

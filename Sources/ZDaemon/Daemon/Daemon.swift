@@ -7,8 +7,9 @@ import Logging
 /// created it and runs it (``run()``), so handlers need no locks. Other threads talk to it only
 /// through its ``handle`` (a ``DaemonHandle``: `execute {}`, `terminate()`, waiting).
 ///
-/// Channels are referred to by index, their position in `spec.channels`. Register handlers
-/// before ``run()``. A handler's ``FrameDecodingError`` drops the message (logged, counted as
+/// Channels are named by a ``DaemonChannel`` type, whose raw values are the channels' positions
+/// in `spec.channels` (a generated daemon nests one, `Channel`). Register handlers before
+/// ``run()``. A handler's ``FrameDecodingError`` drops the message (logged, counted as
 /// `dropped`); any other error is logged and counted as a handler error; either way the loop
 /// goes on. A start handler (``onStart(_:)``) is different: its error fails ``run()``.
 ///
@@ -28,7 +29,7 @@ public final class Daemon {
     public let loop: EventLoop
     /// The `Sendable` handle for other threads: `execute {}`, `terminate()`, waiting.
     public let handle: DaemonHandle
-    /// The daemon's logger: label = spec name, metadata `daemon` and `title`.
+    /// The daemon's logger: label = the spec's app, metadata `title`; messages name the daemon.
     public var logger: Logger
 
     /// The libzmq context the daemon's sockets live in; `nil` once the daemon has closed.
@@ -41,6 +42,7 @@ public final class Daemon {
     let terminateDrainLimit: Int
     @exclusivity(unchecked) var channels: [Channel]
     var startHandlers: [() throws -> Void] = []
+    var willTerminateHandlers: [() throws -> Void] = []
     @exclusivity(unchecked) var state = State.created
     @exclusivity(unchecked) var terminating = false
     /// The security provider's sessions of the secured channels, by channel index (kept across
@@ -56,8 +58,9 @@ public final class Daemon {
         blockingThreshold = configuration.blockingThreshold
         receiveBatch = max(1, configuration.receiveBatch)
         terminateDrainLimit = configuration.terminateDrainLimit
-        var logger = configuration.makeLogger(spec.name)
-        logger[metadataKey: "daemon"] = .string(spec.name)
+        // The label is the app, not the daemon: the messages name the daemon (the seed's
+        // "<Name> has begun processing messages"), and a line should name it once.
+        var logger = configuration.makeLogger(spec.app)
         logger[metadataKey: "title"] = .string(configuration.title ?? spec.title)
         for (key, value) in configuration.metadata { logger[metadataKey: key] = value }
         self.logger = logger
@@ -134,14 +137,14 @@ public final class Daemon {
 
     /// Handles every message received on a channel (PULL, SUB, XSUB, XPUB, PAIR, DEALER, or a
     /// ROUTER when the raw envelope is wanted).
-    public func onReceive(_ channel: Int, _ handler: @escaping ([Frame]) throws -> Void) {
+    @usableFromInline package func onReceive(_ channel: Int, _ handler: @escaping ([Frame]) throws -> Void) {
         receivingChannel(channel, "onReceive").handler = .receive(handler)
     }
 
     /// Like ``onReceive(_:_:)``, but the handler gets the frames borrowed from libzmq's receive
     /// buffers (``ReceivedFrames``, valid only during the call) instead of a `[Frame]` copy:
     /// the fastest path, used by generated daemons that decode straight into typed messages.
-    public func onReceiveBorrowed(_ channel: Int, _ handler: @escaping (ReceivedFrames) throws -> Void) {
+    @usableFromInline package func onReceiveBorrowed(_ channel: Int, _ handler: @escaping (ReceivedFrames) throws -> Void) {
         receivingChannel(channel, "onReceiveBorrowed").handler = .receiveBorrowed(handler)
     }
 
@@ -152,43 +155,51 @@ public final class Daemon {
         startHandlers.append(body)
     }
 
+    /// Runs `body` on the loop when the daemon terminates, after the messages already queued
+    /// have been handled and before the send queues flush: what it sends still goes out (within
+    /// the linger). It does not run when the daemon failed to start. If it throws, the error is
+    /// logged, the shutdown goes on, and ``run()`` fails with it.
+    public func onWillTerminate(_ body: @escaping () throws -> Void) {
+        willTerminateHandlers.append(body)
+    }
+
     // MARK: Introspection
 
     /// A channel's counters (received, sent, dropped, handlerErrors).
-    public func counters(_ channel: Int) -> ChannelCounters {
+    @usableFromInline package func counters(_ channel: Int) -> ChannelCounters {
         self.channel(channel, "counters").counters
     }
 
     /// A channel's effective spec (configuration overrides applied).
-    public func channelSpec(_ channel: Int) -> ChannelSpec {
+    @usableFromInline package func channelSpec(_ channel: Int) -> ChannelSpec {
         self.channel(channel, "channelSpec").spec
     }
 
     /// The index of the channel called `name`, if any.
-    public func channelIndex(named name: String) -> Int? {
+    @usableFromInline package func channelIndex(named name: String) -> Int? {
         channels.firstIndex { $0.spec.name == name }
     }
 
     /// The endpoints a channel actually bound (wildcard ports resolved); empty for connects
     /// or before ``open()``.
-    public func boundEndpoints(_ channel: Int) -> [String] {
+    @usableFromInline package func boundEndpoints(_ channel: Int) -> [String] {
         self.channel(channel, "boundEndpoints").boundEndpoints
     }
 
     /// Messages waiting in a channel's own send queue (the socket could not take them yet).
-    public func queuedSends(_ channel: Int) -> Int {
+    @usableFromInline package func queuedSends(_ channel: Int) -> Int {
         self.channel(channel, "queuedSends").pendingCount
     }
 
     /// Whether reading a channel is paused because the channel that drains it (`drainedBy`)
     /// has its send queue backed up (see ``queuedSends(_:)``).
-    public func isReceivePaused(_ channel: Int) -> Bool {
+    @usableFromInline package func isReceivePaused(_ channel: Int) -> Bool {
         self.channel(channel, "isReceivePaused").paused
     }
 
     /// The raw socket of a channel (`nil` when closed). For options and diagnostics; do not
     /// receive on it.
-    public func socket(_ channel: Int) -> Socket? {
+    @usableFromInline package func socket(_ channel: Int) -> Socket? {
         self.channel(channel, "socket").socket
     }
 

@@ -116,6 +116,8 @@ extension Daemon {
     /// A start handler (``onStart(_:)``) that throws fails the run: the remaining start
     /// handlers do not run, no queued message is handled, the channels close, and `run()`
     /// throws that error (also recorded on the ``handle``). A daemon never runs half-started.
+    /// A will-terminate handler (``onWillTerminate(_:)``) that throws is logged, the shutdown
+    /// goes on, and `run()` throws that error once the channels are closed.
     public func run() throws {
         guard state == .created || state == .open else { throw ZDaemonError("\(spec.name) has already run") }
         var failure: (any Error)?
@@ -153,7 +155,8 @@ extension Daemon {
             failure = error
             logger.error("\(spec.name) stopped: \(error)")
         }
-        shutdown(handlingQueued: startFailure == nil)
+        let hookFailure = shutdown(handlingQueued: startFailure == nil)
+        if failure == nil { failure = hookFailure }
         handle.markFinished(failure)
         if let failure { throw failure }
     }
@@ -169,11 +172,14 @@ extension Daemon {
         loop.stop()
     }
 
-    /// The phased shutdown: 1. handle what already reached the process (unless the daemon
-    /// failed to start), 2. flush the send queues within the linger, 3. close the sockets and
-    /// release the context.
-    private func shutdown(handlingQueued: Bool = true) {
-        guard state != .closed else { return }
+    /// The phased shutdown: 1. handle what already reached the process, then run the
+    /// will-terminate handlers (neither when the daemon failed to start), 2. flush the send
+    /// queues within the linger, 3. close the sockets, release the handlers (so that nothing a
+    /// handler captured outlives the daemon) and the context. Returns a will-terminate handler's
+    /// error.
+    private func shutdown(handlingQueued: Bool = true) -> (any Error)? {
+        guard state != .closed else { return nil }
+        var hookFailure: (any Error)?
         terminating = true  // also when the loop ended with an error: drain ignores pauses
         let clock = SystemClock()
         let deadline = clock.now() + linger
@@ -188,6 +194,17 @@ extension Daemon {
                 }
             }
             loop.runPendingTasks()
+            // On the loop's thread, before the flush: what the handlers send still goes out.
+            loop.activity.begin(loop.activity.label("onWillTerminate"))  // for the watchdog
+            for body in willTerminateHandlers {
+                do {
+                    try body()
+                } catch {
+                    logger.error("\(spec.name): will-terminate handler failed: \(error)")
+                    if hookFailure == nil { hookFailure = error }
+                }
+            }
+            loop.activity.end()
         }
         // 2. Flush the runtime's send queues within the linger.
         while clock.now() < deadline {
@@ -211,10 +228,14 @@ extension Daemon {
         for channel in channels {
             closeSocket(of: channel)
             channel.reportMetrics()
+            channel.releaseHandlers()
         }
+        startHandlers = []
+        willTerminateHandlers = []
         closeSecuritySessions()
         context = nil
         loop.close()
         state = .closed
+        return hookFailure
     }
 }

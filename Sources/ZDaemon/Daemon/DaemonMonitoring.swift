@@ -3,25 +3,25 @@ extension Daemon {
     /// Observes a channel's socket events (connected, accepted, disconnected, handshake
     /// failures, ...) through libzmq's monitor; they are also logged and counted. Call before
     /// ``open()``/``run()``. A thrown error is logged and counted as a handler error.
-    public func onSocketEvent(_ channel: Int, _ handler: @escaping (SocketEvent) throws -> Void) {
+    @usableFromInline package func onSocketEvent(_ channel: Int, _ handler: @escaping (SocketEvent) throws -> Void) {
         self.channel(channel, "onSocketEvent").eventHandler = handler
     }
 
     /// Live connections of a monitored channel: connects and accepts minus disconnects.
-    public func liveConnections(_ channel: Int) -> Int {
+    @usableFromInline package func liveConnections(_ channel: Int) -> Int {
         self.channel(channel, "liveConnections").liveConnections
     }
 
     /// How many socket events of each kind (`connected`, `accepted`, `disconnected`, ...) a
     /// monitored channel has seen.
-    public func socketEventCounts(_ channel: Int) -> [String: Int] {
+    @usableFromInline package func socketEventCounts(_ channel: Int) -> [String: Int] {
         self.channel(channel, "socketEventCounts").eventCounts
     }
 
     /// Whether a channel's socket events are observed (``DaemonConfiguration/monitorSocketEvents``,
     /// an ``onSocketEvent(_:_:)`` handler, or a secured channel), so that ``liveConnections(_:)``
     /// means something.
-    public func monitorsSocketEvents(_ channel: Int) -> Bool {
+    @usableFromInline package func monitorsSocketEvents(_ channel: Int) -> Bool {
         self.channel(channel, "monitorsSocketEvents").monitor != nil
     }
 

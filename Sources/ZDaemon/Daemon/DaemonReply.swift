@@ -2,7 +2,7 @@
 extension Daemon {
     /// Handles requests on a REP channel; the returned frames are the reply. If the handler
     /// throws, an empty one-frame reply is sent so the REP socket can take the next request.
-    public func onRequest(_ channel: Int, _ handler: @escaping ([Frame]) throws -> [Frame]) {
+    @usableFromInline package func onRequest(_ channel: Int, _ handler: @escaping ([Frame]) throws -> [Frame]) {
         let channel = self.channel(channel, "onRequest")
         precondition(channel.spec.socket == .rep, "onRequest needs a REP channel, \(channel.spec.name) is \(channel.spec.socket.rawValue)")
         channel.handler = .request(handler)

@@ -1,7 +1,7 @@
 // REQ: one request in flight, its reply or its timeout (Lazy Pirate: the socket is reopened).
 extension Daemon {
     /// Handles the reply (or the ``RequestTimeout``) to the last request sent on a REQ channel.
-    public func onReply(_ channel: Int, _ handler: @escaping (Result<[Frame], RequestTimeout>) throws -> Void) {
+    @usableFromInline package func onReply(_ channel: Int, _ handler: @escaping (Result<[Frame], RequestTimeout>) throws -> Void) {
         let channel = self.channel(channel, "onReply")
         precondition(channel.spec.socket == .req, "onReply needs a REQ channel, \(channel.spec.name) is \(channel.spec.socket.rawValue)")
         channel.handler = .reply(handler)

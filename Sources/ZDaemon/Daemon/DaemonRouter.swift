@@ -3,14 +3,14 @@ extension Daemon {
     /// Handles messages on a ROUTER channel with the envelope stripped. Both peer shapes are
     /// understood: DEALER (id, body…) and REQ (id, empty delimiter, body…); replies through
     /// ``send(_:on:to:)`` use the shape the peer last used.
-    public func onRouted(_ channel: Int, _ handler: @escaping (RoutingID, [Frame]) throws -> Void) {
+    @usableFromInline package func onRouted(_ channel: Int, _ handler: @escaping (RoutingID, [Frame]) throws -> Void) {
         let channel = self.channel(channel, "onRouted")
         precondition(channel.spec.socket == .router, "onRouted needs a ROUTER channel, \(channel.spec.name) is \(channel.spec.socket.rawValue)")
         channel.handler = .routed(handler)
     }
 
     /// Sends `frames` to one ROUTER peer, wrapped in the envelope shape the peer used.
-    public func send(_ frames: [Frame], on channel: Int, to peer: RoutingID) throws {
+    @usableFromInline package func send(_ frames: [Frame], on channel: Int, to peer: RoutingID) throws {
         let channel = self.channel(channel, "send(to:)")
         guard channel.spec.socket == .router else {
             throw ZDaemonError("channel \(channel.spec.name) is a \(channel.spec.socket.rawValue) socket: send(_:on:to:) needs a ROUTER")

@@ -6,7 +6,7 @@ extension Daemon {
     /// socket cannot take it now, the message waits in the channel's queue (bounded by the
     /// spec's `queue`, else ``ChannelFullError``) and goes out when the socket is writable.
     /// On REQ, a second request before the reply (or timeout) throws.
-    public func send(_ frames: [Frame], on channel: Int) throws {
+    @usableFromInline package func send(_ frames: [Frame], on channel: Int) throws {
         let channel = self.channel(channel, "send")
         switch channel.spec.socket {
         case .router:

@@ -1,0 +1,176 @@
+/// The version of the API that generated code is written against. Every file zgen generates
+/// names it, so code generated for another version of this runtime fails to compile (naming
+/// this symbol) instead of compiling into something subtly different; a zgen release that keeps
+/// the API keeps this version, and checked-in generated code goes on compiling.
+public enum ZDaemonAPIVersion_2 {}
+
+/// A daemon with typed channels and handlers: what zgen generates for each daemon of a schema,
+/// a thin value around its ``Daemon`` (copies share the daemon). Everything that is the same for
+/// every daemon — running, terminating, the loop, logger and handle, typed introspection, the
+/// handler and hook wiring, timers that hand the daemon to their body — is here, once; the
+/// generated type adds only what its schema says: its channels, spec, handlers and typed sends.
+///
+/// Handlers, hooks and timers get the daemon as a parameter, so none needs a capture list; the
+/// daemon releases them when it has shut down (timers when its loop closes).
+public protocol TypedDaemon: DaemonHosting {
+    /// The daemon's channels, a case per channel in the spec's order.
+    associatedtype Channel: DaemonChannel, CaseIterable
+    /// The channel table the runtime opens.
+    static var spec: DaemonSpec { get }
+    /// The typed view of `daemon`, which must have been created from ``spec``.
+    init(wrapping daemon: Daemon)
+}
+
+extension TypedDaemon {
+    /// Creates the daemon from ``spec`` and `configuration`; a generated daemon that receives
+    /// wires its handlers after this (its `init(handlers:configuration:)`). ``run()`` opens the
+    /// channels.
+    public init(configuration: DaemonConfiguration = DaemonConfiguration()) throws {
+        self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
+    }
+
+    /// Records a deployment change of one channel in `configuration`, named so the compiler
+    /// checks it: `MyWorker.override(.job, with: ChannelOverride(endpoints: […]), in: &configuration)`.
+    public static func override(_ channel: Channel, with change: ChannelOverride, in configuration: inout DaemonConfiguration) {
+        configuration.channels[spec.channels[channel.rawValue].name] = change
+    }
+
+    // MARK: Running
+
+    /// Stops the daemon (``Daemon/terminate()``); call it on the loop, from a handler, hook or
+    /// timer. Other threads use ``handle``.
+    public func terminate() { daemon.terminate() }
+
+    /// Whether ``terminate()`` has been called.
+    public var isTerminating: Bool { daemon.isTerminating }
+
+    /// The daemon's event loop.
+    public var loop: EventLoop { daemon.loop }
+
+    /// The daemon's logger (metadata `title`; its messages name the daemon).
+    public var logger: Logger { daemon.logger }
+
+    /// The `Sendable` handle that posts work to the loop or terminates the daemon from any thread.
+    public var handle: DaemonHandle { daemon.handle }
+
+    // MARK: Hooks
+
+    /// Runs `body` on the loop once every channel is open, before any message is handled: start
+    /// timers or send a first message here. If it throws, ``run()`` fails with that error after
+    /// closing the channels; nothing queued is handled (see ``Daemon/onStart(_:)``).
+    public func onStart(_ body: @escaping (Self) throws -> Void) {
+        daemon.onStart { [unowned(unsafe) daemon] in try body(Self(wrapping: daemon)) }
+    }
+
+    /// Runs `body` on the loop when the daemon terminates, after what was already queued has
+    /// been handled and before the send queues flush, so what it sends still goes out. If it
+    /// throws, ``run()`` fails with that error once the channels are closed (see
+    /// ``Daemon/onWillTerminate(_:)``).
+    public func onWillTerminate(_ body: @escaping (Self) throws -> Void) {
+        daemon.onWillTerminate { [unowned(unsafe) daemon] in try body(Self(wrapping: daemon)) }
+    }
+
+    /// Hands every socket event (connected, accepted, disconnected, handshake failed, …) of
+    /// `channels` to `handler`, on the loop. Registering observes those channels: a monitor
+    /// socket each (``DaemonConfiguration/monitorSocketEvents`` observes every channel without
+    /// a handler). Events are logged and counted either way; a thrown error is counted as a
+    /// handler error of that channel.
+    public func onSocketEvent(_ channels: [Channel] = Array(Channel.allCases),
+                              _ handler: @escaping (SocketEvent, Channel, Self) throws -> Void) {
+        for channel in channels {
+            daemon.onSocketEvent(channel) { [unowned(unsafe) daemon] event in
+                try handler(event, channel, Self(wrapping: daemon))
+            }
+        }
+    }
+
+    // MARK: Timers and deferred work
+
+    /// Runs `body` with the daemon once after `delay`, on the loop (``EventLoop/scheduleTask(in:name:_:)``).
+    @discardableResult
+    public func scheduleTask(in delay: Duration, name: String = "task", _ body: @escaping (Self) throws -> Void) -> Scheduled {
+        daemon.loop.scheduleTask(in: delay, name: name) { [unowned daemon] in try body(Self(wrapping: daemon)) }
+    }
+
+    /// Runs `body` with the daemon after `initialDelay`, then again `delay` after each run ends
+    /// (``EventLoop/scheduleRepeatedTask(initialDelay:delay:name:_:)``). The task is cancelled
+    /// when the loop closes.
+    @discardableResult
+    public func scheduleRepeatedTask(initialDelay: Duration, delay: Duration, name: String = "repeated task",
+                                     _ body: @escaping (Self) throws -> Void) -> RepeatedTask {
+        daemon.loop.scheduleRepeatedTask(initialDelay: initialDelay, delay: delay, name: name) { [unowned daemon] in
+            try body(Self(wrapping: daemon))
+        }
+    }
+
+    /// Runs `body` with the daemon at the next loop iteration, after pending I/O.
+    public func execute(_ body: @escaping (Self) -> Void) {
+        daemon.loop.execute { [unowned daemon] in body(Self(wrapping: daemon)) }
+    }
+
+    // MARK: Wiring handlers (what generated initializers call)
+
+    /// Decodes every message received on `channel` as `M`, straight from the receive buffers,
+    /// and hands it to `handler` with the daemon. A message that does not decode is dropped
+    /// (logged, counted); a thrown error is logged and counted as a handler error.
+    @inlinable
+    public func onMessage<M: FrameMessage>(_ channel: Channel, _ handler: @escaping (M, Self) throws -> Void) {
+        // unowned(unsafe): the closure is the daemon's own, released at its shutdown; no
+        // reference-count check per message.
+        daemon.onReceiveBorrowed(channel) { [unowned(unsafe) daemon] frames in
+            try handler(M(frames: frames), Self(wrapping: daemon))
+        }
+    }
+
+    /// Answers each `M` request on the REP `channel` with the `R` that `handler` returns.
+    @inlinable
+    public func onRequest<M: FrameMessage, R: FrameMessage>(_ channel: Channel, _ handler: @escaping (M, Self) throws -> R) {
+        daemon.onRequest(channel) { [unowned(unsafe) daemon] frames in
+            try handler(M(frames: frames), Self(wrapping: daemon)).encodeFrames()
+        }
+    }
+
+    /// Hands each `M` received on the ROUTER `channel` to `handler` with the peer it came from.
+    @inlinable
+    public func onRouted<M: FrameMessage>(_ channel: Channel, _ handler: @escaping (M, RoutingID, Self) throws -> Void) {
+        daemon.onRouted(channel) { [unowned(unsafe) daemon] peer, frames in
+            try handler(M(frames: frames), peer, Self(wrapping: daemon))
+        }
+    }
+
+    /// Hands the `M` reply to each request sent on the REQ `channel` to `handler`, or the
+    /// timeout after which the socket was reopened.
+    @inlinable
+    public func onReply<M: FrameMessage>(_ channel: Channel, _ handler: @escaping (Result<M, RequestTimeout>, Self) throws -> Void) {
+        daemon.onReply(channel) { [unowned(unsafe) daemon] result in
+            switch result {
+            case .success(let frames): try handler(.success(M(frames: frames)), Self(wrapping: daemon))
+            case .failure(let timeout): try handler(.failure(timeout), Self(wrapping: daemon))
+            }
+        }
+    }
+
+    // MARK: Introspection, by channel
+
+    /// A channel's counters (received, sent, dropped, handlerErrors, refused).
+    public func counters(_ channel: Channel) -> ChannelCounters { daemon.counters(channel) }
+
+    /// A channel's effective spec (configuration overrides applied).
+    public func channelSpec(_ channel: Channel) -> ChannelSpec { daemon.channelSpec(channel) }
+
+    /// The endpoints a channel bound (wildcard ports resolved); empty for connects or before
+    /// the channels are open.
+    public func boundEndpoints(_ channel: Channel) -> [String] { daemon.boundEndpoints(channel) }
+
+    /// Messages waiting in a channel's own send queue.
+    public func queuedSends(_ channel: Channel) -> Int { daemon.queuedSends(channel) }
+
+    /// Whether reading a channel is paused by flow control (`drainedBy`).
+    public func isReceivePaused(_ channel: Channel) -> Bool { daemon.isReceivePaused(channel) }
+
+    /// Live connections of an observed channel: connects and accepts minus disconnects.
+    public func liveConnections(_ channel: Channel) -> Int { daemon.liveConnections(channel) }
+
+    /// How many socket events of each kind an observed channel has seen.
+    public func socketEventCounts(_ channel: Channel) -> [String: Int] { daemon.socketEventCounts(channel) }
+}
