@@ -5,20 +5,6 @@ import ZDaemon
 // `PluginExchange` is not written anywhere in this folder: ZGenBuildPlugin generates it from
 // plugin_exchange.zgen.json while this target builds. If the plugin breaks, this does not compile.
 
-/// Hosts a generated daemon on a `DaemonThread` (whether or not the generator makes the daemon
-/// types `DaemonHosting` themselves); the closure keeps the generated object alive while it runs.
-final class Hosted: DaemonHosting {
-    let daemon: Daemon
-    private let body: () throws -> Void
-
-    init(_ daemon: Daemon, run body: @escaping () throws -> Void) {
-        self.daemon = daemon
-        self.body = body
-    }
-
-    func run() throws { try body() }
-}
-
 /// The REP side: adds, and says who answered.
 final class AddNumbers: PluginExchange.AdderHandlers {
     func onSums(_ request: PluginExchange.Sum, daemon: PluginExchange.Adder) throws -> PluginExchange.Total {
@@ -32,7 +18,8 @@ final class AskOnce: PluginExchange.AskerHandlers {
 
     init(replies: Replies) { self.replies = replies }
 
-    func daemonDidStart(_ daemon: PluginExchange.Asker) throws {
+    /// The start hook: the one request.
+    func start(_ daemon: PluginExchange.Asker) throws {
         try daemon.sendSums(PluginExchange.Sum(a: 40, b: 2))
     }
 
@@ -74,8 +61,7 @@ struct PluginExchangeTests {
     func requestReplyOverInproc() throws {
         let replies = Replies()
         let adder = try DaemonThread.start(name: "adder") {
-            let adder = try PluginExchange.Adder(handlers: AddNumbers())
-            return Hosted(adder.daemon) { try adder.run() }
+            try PluginExchange.Adder(handlers: AddNumbers())
         }
         defer {
             adder.terminate()
@@ -83,8 +69,10 @@ struct PluginExchangeTests {
         }
         #expect(adder.waitUntilStarted(timeout: .seconds(10)))
         let asker = try DaemonThread.start(name: "asker") {
-            let asker = try PluginExchange.Asker(handlers: AskOnce(replies: replies))
-            return Hosted(asker.daemon) { try asker.run() }
+            let logic = AskOnce(replies: replies)
+            let asker = try PluginExchange.Asker(handlers: logic)
+            asker.onStart(logic.start)
+            return asker
         }
         defer {
             asker.terminate()

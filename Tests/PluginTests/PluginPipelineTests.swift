@@ -6,12 +6,13 @@ import ZDaemon
 // a second schema in the same module (each in its own namespace).
 
 /// Sends the batches it is given as soon as its loop runs.
-final class ProduceBatches: PluginPipeline.ProducerHandlers {
+/// (The producer receives nothing, so it has no handlers: this is its start hook.)
+final class ProduceBatches {
     let batches: [PluginPipeline.Batch]
 
     init(_ batches: [PluginPipeline.Batch]) { self.batches = batches }
 
-    func daemonDidStart(_ daemon: PluginPipeline.Producer) throws {
+    func start(_ daemon: PluginPipeline.Producer) throws {
         for batch in batches { try daemon.sendOut(batch) }
     }
 }
@@ -52,16 +53,16 @@ struct PluginPipelineTests {
         ]
         let received = Received()
         let consumer = try DaemonThread.start(name: "consumer") {
-            let consumer = try PluginPipeline.Consumer(handlers: CollectBatches(into: received, expected: batches.count))
-            return Hosted(consumer.daemon) { try consumer.run() }
+            try PluginPipeline.Consumer(handlers: CollectBatches(into: received, expected: batches.count))
         }
         defer {
             consumer.terminate()
             consumer.waitUntilFinished(timeout: .seconds(10))
         }
         let producer = try DaemonThread.start(name: "producer") {
-            let producer = try PluginPipeline.Producer(handlers: ProduceBatches(batches))
-            return Hosted(producer.daemon) { try producer.run() }
+            let producer = try PluginPipeline.Producer()
+            producer.onStart(ProduceBatches(batches).start)
+            return producer
         }
         defer {
             producer.terminate()

@@ -38,7 +38,7 @@ struct ExampleTests {
         let result = ZGen.generate(schemaAt: Self.schemaPath, contents: contents)
         #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
         let source = try #require(result.file).contents
-        #expect(source.components(separatedBy: "security: .curve,").count == 3)
+        #expect(source.components(separatedBy: "security: .curve").count == 3)
         #expect(!source.contains("key"))
     }
 

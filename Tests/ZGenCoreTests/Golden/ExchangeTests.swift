@@ -36,11 +36,11 @@ final class HubLogic: AllSockets.HubHandlers {
     var taggedTimer: RepeatedTask?
     init(_ received: Received) { self.received = received }
 
-    func daemonDidStart(_ daemon: AllSockets.Hub) throws {
+    /// The start hook (`hub.onStart(logic.start)`).
+    func start(_ daemon: AllSockets.Hub) throws {
         // PUB drops while no subscriber has joined: publish until the spoke has it.
-        let received = received
-        taggedTimer = daemon.loop.scheduleRepeatedTask(initialDelay: .milliseconds(5), delay: .milliseconds(10)) {
-            if received.tagged.withLock({ $0 == nil }) { try daemon.sendTagged(tags) }
+        taggedTimer = daemon.scheduleRepeatedTask(initialDelay: .milliseconds(5), delay: .milliseconds(10)) { daemon in
+            if self.received.tagged.withLock({ $0 == nil }) { try daemon.sendTagged(tags) }
         }
     }
 
@@ -50,7 +50,7 @@ final class HubLogic: AllSockets.HubHandlers {
 
     func onRouted(_ message: AllSockets.Question, from peer: RoutingID, daemon: AllSockets.Hub) throws {
         received.routedAtHub.withLock { $0 = message }
-        try daemon.sendRouted(AllSockets.Question(number: message.number + 1), to: peer)
+        try daemon.replyRouted(AllSockets.Question(number: message.number + 1), to: peer)
     }
 
     func onChunks(_ message: AllSockets.Subscription, daemon: AllSockets.Hub) throws {
@@ -69,7 +69,8 @@ final class SpokeLogic: AllSockets.SpokeHandlers {
     let received: Received
     init(_ received: Received) { self.received = received }
 
-    func daemonDidStart(_ daemon: AllSockets.Spoke) throws {
+    /// The start hook (`spoke.onStart(logic.start)`).
+    func start(_ daemon: AllSockets.Spoke) throws {
         try daemon.sendPeer(sample)
         try daemon.sendChunks(AllSockets.Subscription(raw: [1]))  // XSUB subscribes by message: everything
         try daemon.sendQuestions(AllSockets.Question(number: 12))
@@ -91,8 +92,18 @@ struct ExchangeTests {
     @Test("every socket type and every frame type, generated daemon to generated daemon over inproc")
     func exchange() throws {
         let received = Received()
-        let hub = try DaemonThread.start(name: "hub") { try AllSockets.Hub(handlers: HubLogic(received)) }
-        let spoke = try DaemonThread.start(name: "spoke") { try AllSockets.Spoke(handlers: SpokeLogic(received)) }
+        let hub = try DaemonThread.start(name: "hub") {
+            let logic = HubLogic(received)
+            let hub = try AllSockets.Hub(handlers: logic)
+            hub.onStart(logic.start)
+            return hub
+        }
+        let spoke = try DaemonThread.start(name: "spoke") {
+            let logic = SpokeLogic(received)
+            let spoke = try AllSockets.Spoke(handlers: logic)
+            spoke.onStart(logic.start)
+            return spoke
+        }
         defer {
             spoke.terminate()
             hub.terminate()
