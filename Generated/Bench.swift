@@ -66,7 +66,7 @@ public enum Bench {
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
         public init(handlers: some SinkHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             try self.init(configuration: configuration)
-            onMessage(.input, handlers.onInput(_:daemon:))
+            onMessage(.input) { try handlers.onInput($0, daemon: $1) }
         }
     }
 
@@ -110,7 +110,7 @@ public enum Bench {
             handlers: some SubscriberHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
             try self.init(configuration: configuration)
-            onMessage(.feed, handlers.onFeed(_:daemon:))
+            onMessage(.feed) { try handlers.onFeed($0, daemon: $1) }
         }
     }
 
@@ -148,7 +148,7 @@ public enum Bench {
             handlers: some RequesterHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
             try self.init(configuration: configuration)
-            onReply(.echo, handlers.onEcho(_:daemon:))
+            onReply(.echo) { try handlers.onEcho($0, daemon: $1) }
         }
 
         /// Sends a `Payload` on `echo` (REQ, binds tcp://127.0.0.1:*). Throws if the previous request has not been

@@ -109,8 +109,8 @@ public enum MyZmq {
             handlers: some MyWorkerHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
             try self.init(configuration: configuration)
-            onMessage(.job, handlers.onJob(_:daemon:))
-            onMessage(.broadcast, handlers.onBroadcast(_:daemon:))
+            onMessage(.job) { try handlers.onJob($0, daemon: $1) }
+            onMessage(.broadcast) { try handlers.onBroadcast($0, daemon: $1) }
         }
     }
 }

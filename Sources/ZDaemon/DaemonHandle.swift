@@ -14,7 +14,11 @@ public final class DaemonHandle: @unchecked Sendable {
     private var endpoints: [[String]]
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var startWaiters: [CheckedContinuation<Void, Never>] = []
-    private weak var daemon: Daemon?
+    // A weak reference to the daemon itself would give it a side table, and every retain and
+    // release of it (one per message on the generated path) would take the slow path: the weak
+    // reference is to a token the daemon owns, and the daemon is reached only while it is alive.
+    private weak var lifetime: DaemonLifetime?
+    private unowned(unsafe) var daemon: Daemon?
 
     init(name: String, loop: EventLoopHandle, channelCount: Int) {
         self.name = name
@@ -22,7 +26,10 @@ public final class DaemonHandle: @unchecked Sendable {
         endpoints = Array(repeating: [], count: channelCount)
     }
 
-    func attach(_ daemon: Daemon) { self.daemon = daemon }
+    func attach(_ daemon: Daemon) {
+        self.daemon = daemon
+        lifetime = daemon.lifetime
+    }
 
     /// Runs `task` on the daemon's loop thread. Returns `false` when the daemon has closed.
     @discardableResult
@@ -35,7 +42,7 @@ public final class DaemonHandle: @unchecked Sendable {
     @discardableResult
     public func execute(_ task: @escaping @Sendable (Daemon) -> Void) -> Bool {
         loop.execute { [self] in
-            if let daemon { task(daemon) }
+            if lifetime != nil, let daemon { task(daemon) }
         }
     }
 
@@ -137,6 +144,10 @@ public final class DaemonHandle: @unchecked Sendable {
         for continuation in resume { continuation.resume() }
     }
 }
+
+/// Owned by a daemon, so that a handle can tell whether the daemon is still alive (see
+/// ``DaemonHandle``).
+final class DaemonLifetime {}
 
 /// Something that hosts a ``Daemon`` and runs it: the daemon itself, or a generated daemon
 /// type (a ``TypedDaemon``: a typed view of its daemon).

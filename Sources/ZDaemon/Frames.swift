@@ -55,11 +55,12 @@ public struct FrameReader {
     // Two plain fields rather than an enum: no outlined enum copies on the hot path.
     private let owned: [Frame]?
     private let borrowed: ReceivedFrames?
-    private let frameCount: Int
-    // The name errors use: given, or the message type's (spelled only when an error is thrown).
-    private let messageName: String?
+    @usableFromInline let frameCount: Int
+    // The name errors use: given, or (when empty) the message type's, spelled only when an
+    // error is thrown. A plain String and a metatype: nothing more to destroy per message.
+    private let messageName: String
     private let messageType: Any.Type?
-    private var position = 0
+    @usableFromInline var position = 0
 
     /// Starts reading `frames` of a message named `message` (used in errors).
     public init(_ frames: [Frame], message: String) {
@@ -85,7 +86,7 @@ public struct FrameReader {
         self.owned = frames
         self.borrowed = nil
         self.frameCount = frames.count
-        self.messageName = nil
+        self.messageName = ""
         self.messageType = type
     }
 
@@ -94,7 +95,7 @@ public struct FrameReader {
         self.owned = nil
         self.borrowed = frames
         self.frameCount = frames.count
-        self.messageName = nil
+        self.messageName = ""
         self.messageType = type
     }
 
@@ -102,7 +103,7 @@ public struct FrameReader {
     public var remaining: Int { frameCount - position }
 
     private func failure(_ name: String, _ reason: String) -> FrameDecodingError {
-        FrameDecodingError(message: messageName ?? messageType.map { String(describing: $0) } ?? "message",
+        FrameDecodingError(message: messageName.isEmpty ? messageType.map { String(describing: $0) } ?? "message" : messageName,
                            frame: name, index: position, reason: reason)
     }
 
@@ -188,11 +189,12 @@ public struct FrameReader {
     }
 
     /// Throws `unexpected extra frame` if frames remain unread.
+    @inlinable
     public func finish() throws {
-        if position < frameCount {
-            throw failure("", "unexpected extra frame")
-        }
+        if position < frameCount { throw extraFrame() }
     }
+
+    @usableFromInline func extraFrame() -> FrameDecodingError { failure("", "unexpected extra frame") }
 }
 
 /// The string `raw` encodes, or `nil` when it is not valid UTF-8.

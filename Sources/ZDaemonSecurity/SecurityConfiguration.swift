@@ -40,6 +40,14 @@ public struct SecurityConfiguration: Sendable, Equatable {
         self.channels = channels
     }
 
+    /// Creates a configuration for a typed daemon, its channels named so the compiler checks
+    /// them: `SecurityConfiguration(for: SecurePair.Dispatcher.self, channels: [.job: …])`.
+    public init<D: TypedDaemon>(for daemon: D.Type, defaults: CurveChannelSecurity = CurveChannelSecurity(),
+                                channels: [D.Channel: CurveChannelSecurity]) {
+        self.defaults = defaults
+        self.channels = Dictionary(uniqueKeysWithValues: channels.map { (D.spec.channels[$0.key.rawValue].name, $0.value) })
+    }
+
     /// The effective material of channel `channel`.
     public func security(forChannel channel: String) -> CurveChannelSecurity {
         channels[channel].map { defaults.merging($0) } ?? defaults

@@ -390,12 +390,14 @@ struct Renderer {
                         let wire: String
                         let labels: String
                         switch channel.socket {
-                        case .rep: (wire, labels) = ("onRequest", "_:daemon:")
-                        case .router: (wire, labels) = ("onRouted", "_:from:daemon:")
-                        case .req: (wire, labels) = ("onReply", "_:daemon:")
-                        default: (wire, labels) = ("onMessage", "_:daemon:")
+                        case .rep: (wire, labels) = ("onRequest", "$0, daemon: $1")
+                        case .router: (wire, labels) = ("onRouted", "$0, from: $1, daemon: $2")
+                        case .req: (wire, labels) = ("onReply", "$0, daemon: $1")
+                        default: (wire, labels) = ("onMessage", "$0, daemon: $1")
                         }
-                        r.line("\(wire)(.\(Identifiers.escaped(channel.caseName)), handlers.\(Identifiers.escaped(handler))(\(labels)))")
+                        // A closure, not the method reference `handlers.onX(_:daemon:)`: no reabstraction
+                        // thunk per message.
+                        r.line("\(wire)(.\(Identifiers.escaped(channel.caseName))) { try handlers.\(Identifiers.escaped(handler))(\(labels)) }")
                     }
                 }
             }

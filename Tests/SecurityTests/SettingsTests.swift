@@ -163,3 +163,35 @@ struct SettingsTests {
         #expect(ZAPHandler.shared(for: context) == nil)
     }
 }
+
+/// A typed daemon with a secured and a plaintext channel, for the typed security configuration.
+struct SecuredServer: TypedDaemon {
+    enum Channel: Int, DaemonChannel, CaseIterable { case plain, job }
+    static let spec = DaemonSpec(name: "SecuredServer", title: "(s)", app: "t", channels: [
+        ChannelSpec(name: "plain", socket: .pub, endpoints: ["tcp://127.0.0.1:*"], bind: true),
+        ChannelSpec(name: "job", socket: .push, endpoints: ["tcp://127.0.0.1:*"], bind: true, security: .curve),
+    ])
+    let daemon: Daemon
+    init(wrapping daemon: Daemon) { self.daemon = daemon }
+}
+
+@Suite("Security configuration in code")
+struct TypedSecurityConfigurationTests {
+    @Test("channels are named by the daemon's typed channels, and the daemon starts secured with it")
+    func typedChannels() throws {
+        let pair = try CurveKeyPair.generate()
+        let security = SecurityConfiguration(for: SecuredServer.self, channels: [
+            .job: CurveChannelSecurity(keyPair: pair, policy: try ZAPPolicy(allowAnyClient: true)),
+        ])
+        #expect(Array(security.channels.keys) == ["job"])
+        #expect(security.security(forChannel: "job").keyPair?.publicKey == pair.publicKey)
+        var configuration = DaemonConfiguration()
+        configuration.context = try ZMQContext()
+        configuration.security = security
+        let server = try SecuredServer(configuration: configuration)
+        try server.daemon.open()
+        #expect(server.boundEndpoints(.job).count == 1)
+        #expect(server.daemon.monitorsSocketEvents(SecuredServer.Channel.job))
+        #expect(!server.daemon.monitorsSocketEvents(SecuredServer.Channel.plain))
+    }
+}

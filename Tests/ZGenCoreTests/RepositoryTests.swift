@@ -138,3 +138,58 @@ struct RobustnessTests {
         #expect(UnifiedDiff.diff(old: old, new: old, oldName: "a", newName: "b") == "")
     }
 }
+
+@Suite("Send method names")
+struct SenderNamingTests {
+    @Test("`sender` renames the send method in JSON and INI alike; a ROUTER answers with reply<Channel>")
+    func senderRenamesInBothForms() throws {
+        let json = schemaJSON(daemons: #"""
+            "Hub": { "channels": {
+              "news": { "socket": "PUB", "endpoint": "tcp://*:7301", "bind": true, "message": "Text", "sender": "publish" },
+              "clients": { "socket": "ROUTER", "endpoint": "tcp://*:7302", "bind": true, "message": "Text" },
+              "jobs": { "socket": "PUSH", "endpoint": "tcp://*:7303", "bind": true, "message": "Text" }
+            } }
+            """#)
+        let ini = """
+            [zgen]
+            version = 1
+            app = test
+
+            [message:Text]
+            frames = text:string
+
+            [daemon:Hub]
+
+            [channel:Hub.news]
+            socket = PUB
+            endpoint = tcp://*:7301
+            bind = true
+            message = Text
+            sender = publish
+
+            [channel:Hub.clients]
+            socket = ROUTER
+            endpoint = tcp://*:7302
+            bind = true
+            message = Text
+
+            [channel:Hub.jobs]
+            socket = PUSH
+            endpoint = tcp://*:7303
+            bind = true
+            message = Text
+            """
+        let fromJSON = generate(json)
+        let fromINI = ZGen.generate(schemaAt: "test.ini", contents: Array(ini.utf8))
+        #expect(!fromJSON.hasErrors, "\(fromJSON.formattedDiagnostics)")
+        #expect(!fromINI.hasErrors, "\(fromINI.formattedDiagnostics)")
+        #expect(fromJSON.schema == fromINI.schema)
+        let channels = try #require(fromJSON.schema?.daemons.first?.channels)
+        #expect(channels.map(\.sender) == ["publish", "replyClients", "sendJobs"])
+        let source = try #require(fromJSON.file).contents
+        #expect(source.contains("public func publish(_ message: Text) throws {"))
+        #expect(source.contains("public func replyClients(_ message: Text, to peer: RoutingID) throws {"))
+        #expect(source.contains("public func sendJobs(_ message: Text) throws {"))
+        #expect(!source.contains("sendNews") && !source.contains("sendClients"))
+    }
+}

@@ -41,6 +41,8 @@ public final class Daemon {
     let receiveBatch: Int
     let terminateDrainLimit: Int
     @exclusivity(unchecked) var channels: [Channel]
+    /// What the handle holds weakly (not the daemon: see ``DaemonHandle``).
+    let lifetime = DaemonLifetime()
     var startHandlers: [() throws -> Void] = []
     var willTerminateHandlers: [() throws -> Void] = []
     @exclusivity(unchecked) var state = State.created

@@ -338,10 +338,10 @@ public enum AllSockets {
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
         public init(handlers: some HubHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             try self.init(configuration: configuration)
-            onMessage(.chunks, handlers.onChunks(_:daemon:))
-            onRequest(.answers, handlers.answer(_:daemon:))
-            onRouted(.routed, handlers.onRouted(_:from:daemon:))
-            onMessage(.peer, handlers.onPeer(_:daemon:))
+            onMessage(.chunks) { try handlers.onChunks($0, daemon: $1) }
+            onRequest(.answers) { try handlers.answer($0, daemon: $1) }
+            onRouted(.routed) { try handlers.onRouted($0, from: $1, daemon: $2) }
+            onMessage(.peer) { try handlers.onPeer($0, daemon: $1) }
         }
 
         /// Sends a `Scalars` on `scalars` (PUSH, binds inproc://all-scalars).
@@ -442,12 +442,12 @@ public enum AllSockets {
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
         public init(handlers: some SpokeHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             try self.init(configuration: configuration)
-            onMessage(.scalars, handlers.onScalars(_:daemon:))
-            onMessage(.tagged, handlers.onTagged(_:daemon:))
-            onMessage(.chunks, handlers.onChunks(_:daemon:))
-            onReply(.questions, handlers.onQuestions(_:daemon:))
-            onMessage(.routed, handlers.onRouted(_:daemon:))
-            onMessage(.peer, handlers.onPeer(_:daemon:))
+            onMessage(.scalars) { try handlers.onScalars($0, daemon: $1) }
+            onMessage(.tagged) { try handlers.onTagged($0, daemon: $1) }
+            onMessage(.chunks) { try handlers.onChunks($0, daemon: $1) }
+            onReply(.questions) { try handlers.onQuestions($0, daemon: $1) }
+            onMessage(.routed) { try handlers.onRouted($0, daemon: $1) }
+            onMessage(.peer) { try handlers.onPeer($0, daemon: $1) }
         }
 
         /// Sends a `Subscription` on `chunks` (XSUB, connects inproc://all-chunks).

@@ -191,12 +191,12 @@ public enum Keywords {
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
         public init(handlers: some StructHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             try self.init(configuration: configuration)
-            onMessage(.`class`, handlers.onClass(_:daemon:))
-            onMessage(.self_, handlers.onSelf(_:daemon:))
-            onMessage(.type, handlers.onType(_:daemon:))
-            onMessage(.`default`, handlers.handleDefault(_:daemon:))
-            onRouted(.jobQueue, handlers.onJobQueue(_:from:daemon:))
-            onRequest(._9lives, handlers.on9lives(_:daemon:))
+            onMessage(.`class`) { try handlers.onClass($0, daemon: $1) }
+            onMessage(.self_) { try handlers.onSelf($0, daemon: $1) }
+            onMessage(.type) { try handlers.onType($0, daemon: $1) }
+            onMessage(.`default`) { try handlers.handleDefault($0, daemon: $1) }
+            onRouted(.jobQueue) { try handlers.onJobQueue($0, from: $1, daemon: $2) }
+            onRequest(._9lives) { try handlers.on9lives($0, daemon: $1) }
         }
 
         /// Sends a `DefaultMessage` on `Type` (PAIR, binds inproc://kw-type).
@@ -284,11 +284,11 @@ public enum Keywords {
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
         public init(handlers: some _9TailsHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             try self.init(configuration: configuration)
-            onMessage(.type, handlers.onType(_:daemon:))
-            onRouted(.`default`, handlers.onDefault(_:from:daemon:))
-            onMessage(.init_, handlers.onInit(_:daemon:))
-            onMessage(.jobQueue, handlers.onJobQueue(_:daemon:))
-            onReply(._9lives, handlers.on9lives(_:daemon:))
+            onMessage(.type) { try handlers.onType($0, daemon: $1) }
+            onRouted(.`default`) { try handlers.onDefault($0, from: $1, daemon: $2) }
+            onMessage(.init_) { try handlers.onInit($0, daemon: $1) }
+            onMessage(.jobQueue) { try handlers.onJobQueue($0, daemon: $1) }
+            onReply(._9lives) { try handlers.on9lives($0, daemon: $1) }
         }
 
         /// Sends a `Class` on `class` (PUSH, connects inproc://kw-class).

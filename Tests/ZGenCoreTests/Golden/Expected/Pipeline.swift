@@ -134,7 +134,7 @@ public enum Pipeline {
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
         public init(handlers: some StageHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             try self.init(configuration: configuration)
-            onMessage(.input, handlers.forward(_:daemon:))
+            onMessage(.input) { try handlers.forward($0, daemon: $1) }
         }
 
         /// Sends an `Item` on `output` (PUSH, binds tcp://127.0.0.1:7102).
@@ -179,7 +179,7 @@ public enum Pipeline {
             handlers: some ConsumerHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
             try self.init(configuration: configuration)
-            onMessage(.input, handlers.onInput(_:daemon:))
+            onMessage(.input) { try handlers.onInput($0, daemon: $1) }
         }
     }
 }
