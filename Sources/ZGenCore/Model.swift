@@ -124,7 +124,7 @@ public struct Frame: Sendable, Hashable {
 public struct Daemon: Sendable, Hashable {
     /// The name in the schema.
     public var name: String
-    /// The Swift type name of the generated daemon class.
+    /// The Swift type name of the generated daemon (a `TypedDaemon` struct).
     public var typeName: String
     /// The process title, e.g. `(my:server)`.
     public var title: String

@@ -4,7 +4,7 @@ import ZGenVocabulary
 /// them for clashes, the model keeps them, the renderer writes them. (Identifier spelling —
 /// camel case, keyword escaping — is `Identifiers`; a schema's namespace is `OutputNaming`.)
 enum Naming {
-    /// The message struct or daemon class for a schema name (`job-queue` → `JobQueue`); empty
+    /// The message or daemon type for a schema name (`job-queue` → `JobQueue`); empty
     /// when the name has no letters or digits.
     static func typeName(_ schemaName: String) -> String { Identifiers.upperCamelCase(schemaName) }
 

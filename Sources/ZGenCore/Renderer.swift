@@ -408,6 +408,10 @@ struct Renderer {
                 let target = "Channel.\(Identifiers.escaped(channel.caseName))"
                 r.line()
                 let router = channel.socket == .router
+                if let description = channel.description {
+                    r.doc(description)
+                    r.doc("")
+                }
                 if router {
                     r.doc("Replies \(Self.article(type)) on `\(channel.name)` (\(Self.where_(channel))) to `peer`, in the envelope shape it used.")
                 } else {

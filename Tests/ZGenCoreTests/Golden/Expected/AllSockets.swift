@@ -365,6 +365,8 @@ public enum AllSockets {
             try daemon.send(message.encodeFrames(), on: Channel.routed, to: peer)
         }
 
+        /// The other end of Spoke.peer.
+        ///
         /// Sends a `Scalars` on `peer` (PAIR, binds inproc://all-peer).
         public func sendPeer(_ message: Scalars) throws {
             try daemon.send(message.encodeFrames(), on: Channel.peer)
@@ -450,6 +452,8 @@ public enum AllSockets {
             onMessage(.peer) { try handlers.onPeer($0, daemon: $1) }
         }
 
+        /// Subscribes by sending [1] + prefix itself.
+        ///
         /// Sends a `Subscription` on `chunks` (XSUB, connects inproc://all-chunks).
         public func sendChunks(_ message: Subscription) throws {
             try daemon.send(message.encodeFrames(), on: Channel.chunks)
