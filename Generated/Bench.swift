@@ -4,8 +4,7 @@
 
 import ZDaemon
 
-// If this fails to compile, the ZDaemon in use does not match this zgen: regenerate with its release's.
-fileprivate typealias RuntimeAPI = ZDaemonAPIVersion_2
+fileprivate typealias RuntimeAPI = ZDaemonAPIVersion_2  // else: regenerate with this ZDaemon's zgen
 
 /// Messages and daemons of the `zbench` app.
 public enum Bench {
@@ -59,13 +58,12 @@ public enum Bench {
 
         /// The runtime daemon underneath.
         public let daemon: Daemon
-
         /// The typed view of `daemon`, which was created from `spec`.
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
         public init(handlers: some SinkHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
-            try self.init(configuration: configuration)
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onMessage(.input) { try handlers.onInput($0, daemon: $1) }
         }
     }
@@ -101,7 +99,6 @@ public enum Bench {
 
         /// The runtime daemon underneath.
         public let daemon: Daemon
-
         /// The typed view of `daemon`, which was created from `spec`.
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
@@ -109,7 +106,7 @@ public enum Bench {
         public init(
             handlers: some SubscriberHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
-            try self.init(configuration: configuration)
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onMessage(.feed) { try handlers.onFeed($0, daemon: $1) }
         }
     }
@@ -139,7 +136,6 @@ public enum Bench {
 
         /// The runtime daemon underneath.
         public let daemon: Daemon
-
         /// The typed view of `daemon`, which was created from `spec`.
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
@@ -147,7 +143,7 @@ public enum Bench {
         public init(
             handlers: some RequesterHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
-            try self.init(configuration: configuration)
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onReply(.echo) { try handlers.onEcho($0, daemon: $1) }
         }
 

@@ -4,8 +4,7 @@
 
 import ZDaemon
 
-// If this fails to compile, the ZDaemon in use does not match this zgen: regenerate with its release's.
-fileprivate typealias RuntimeAPI = ZDaemonAPIVersion_2
+fileprivate typealias RuntimeAPI = ZDaemonAPIVersion_2  // else: regenerate with this ZDaemon's zgen
 
 /// The seed's example: a server hands out jobs round-robin and broadcasts to every worker.
 public enum MyZmq {
@@ -55,9 +54,13 @@ public enum MyZmq {
 
         /// The runtime daemon underneath.
         public let daemon: Daemon
-
         /// The typed view of `daemon`, which was created from `spec`.
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
+
+        /// Creates the daemon (it receives nothing, so it has no handlers); `run()` opens the channels.
+        public init(configuration: DaemonConfiguration = DaemonConfiguration()) throws {
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
+        }
 
         /// Sends a `Text` on `job` (PUSH, binds tcp://*:9090).
         public func sendJob(_ message: Text) throws {
@@ -100,7 +103,6 @@ public enum MyZmq {
 
         /// The runtime daemon underneath.
         public let daemon: Daemon
-
         /// The typed view of `daemon`, which was created from `spec`.
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
@@ -108,7 +110,7 @@ public enum MyZmq {
         public init(
             handlers: some MyWorkerHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
-            try self.init(configuration: configuration)
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onMessage(.job) { try handlers.onJob($0, daemon: $1) }
             onMessage(.broadcast) { try handlers.onBroadcast($0, daemon: $1) }
         }

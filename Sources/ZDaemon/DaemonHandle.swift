@@ -41,6 +41,8 @@ public final class DaemonHandle: @unchecked Sendable {
     /// there). Returns `false` when the daemon has closed.
     @discardableResult
     public func execute(_ task: @escaping @Sendable (Daemon) -> Void) -> Bool {
+        // Posted tasks run on the loop's thread only while the daemon runs or closes its loop
+        // (its shutdown), never after it is freed: while `lifetime` is set, `daemon` is alive.
         loop.execute { [self] in
             if lifetime != nil, let daemon { task(daemon) }
         }

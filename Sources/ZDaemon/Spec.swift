@@ -87,13 +87,13 @@ public struct ChannelSpec: Sendable, Equatable {
 
 /// A daemon's declaration: its name, process title, app and channels.
 public struct DaemonSpec: Sendable, Equatable {
-    /// The type name, e.g. `MyWorker`; the logger's label and the name in lifecycle lines.
+    /// The type name, e.g. `MyWorker`; the name in log lines (`MyWorker has begun processing messages`).
     public var name: String
     /// The process title, e.g. `(my:worker)`.
     public var title: String
     /// The application the daemon belongs to, e.g. `my_zmq`.
     public var app: String
-    /// The channels, in declaration order (handlers and sends refer to them by index).
+    /// The channels, in declaration order (a `DaemonChannel`'s raw value is a position here).
     public var channels: [ChannelSpec]
     /// Free text from the schema.
     public var description: String?
@@ -141,6 +141,21 @@ public struct ChannelOverride: Sendable, Equatable {
         self.options = options
     }
 
+    /// This override with `other`'s values on top: what `other` sets wins, what it leaves
+    /// `nil` stays (options merge field by field).
+    public func merging(_ other: ChannelOverride) -> ChannelOverride {
+        var result = self
+        if let endpoints = other.endpoints { result.endpoints = endpoints }
+        if let bind = other.bind { result.bind = bind }
+        if let subscribe = other.subscribe { result.subscribe = subscribe }
+        if let hwm = other.hwm { result.hwm = hwm }
+        if let queue = other.queue { result.queue = queue }
+        if let linger = other.linger { result.linger = linger }
+        if let timeout = other.timeout { result.timeout = timeout }
+        result.options = options.merging(other.options)
+        return result
+    }
+
     /// `spec` with this override applied.
     public func applied(to spec: ChannelSpec) -> ChannelSpec {
         var result = spec
@@ -172,8 +187,10 @@ public struct DaemonConfiguration: Sendable {
     public var linger: Duration
     /// Watchdog threshold: a handler or timer busy longer than this is logged (0 = off).
     public var blockingThreshold: Duration
-    /// Per-channel overrides, keyed by channel name.
-    public var channels: [String: ChannelOverride]
+    /// Per-channel overrides, keyed by channel name: filled by the process layer from the
+    /// configuration file, the environment and the command line. Code names channels by type
+    /// instead: `MyWorker.override(.job, with: …, in: &configuration)` (``TypedDaemon``).
+    package var channels: [String: ChannelOverride]
     /// The loop's clock (tests inject `ZDaemonTesting`'s `ManualClock`).
     public var clock: any EventLoopClock
     /// At most this many messages are taken from one readable socket before polling again.

@@ -22,17 +22,13 @@ public protocol TypedDaemon: DaemonHosting {
 }
 
 extension TypedDaemon {
-    /// Creates the daemon from ``spec`` and `configuration`; a generated daemon that receives
-    /// wires its handlers after this (its `init(handlers:configuration:)`). ``run()`` opens the
-    /// channels.
-    public init(configuration: DaemonConfiguration = DaemonConfiguration()) throws {
-        self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
-    }
-
     /// Records a deployment change of one channel in `configuration`, named so the compiler
     /// checks it: `MyWorker.override(.job, with: ChannelOverride(endpoints: […]), in: &configuration)`.
+    /// It merges over what is there already (what `change` leaves `nil` stays), so changes made
+    /// in code and those the process layer read from the configuration file combine.
     public static func override(_ channel: Channel, with change: ChannelOverride, in configuration: inout DaemonConfiguration) {
-        configuration.channels[spec.channels[channel.rawValue].name] = change
+        let name = spec.channels[channel.rawValue].name
+        configuration.channels[name] = configuration.channels[name].map { $0.merging(change) } ?? change
     }
 
     // MARK: Running
@@ -74,7 +70,8 @@ extension TypedDaemon {
     /// `channels` to `handler`, on the loop. Registering observes those channels: a monitor
     /// socket each (``DaemonConfiguration/monitorSocketEvents`` observes every channel without
     /// a handler). Events are logged and counted either way; a thrown error is counted as a
-    /// handler error of that channel.
+    /// handler error of that channel. A later registration replaces an earlier one for the
+    /// channels both name.
     public func onSocketEvent(_ channels: [Channel] = Array(Channel.allCases),
                               _ handler: @escaping (SocketEvent, Channel, Self) throws -> Void) {
         for channel in channels {
@@ -173,4 +170,11 @@ extension TypedDaemon {
 
     /// How many socket events of each kind an observed channel has seen.
     public func socketEventCounts(_ channel: Channel) -> [String: Int] { daemon.socketEventCounts(channel) }
+
+    /// Whether a channel's socket events are observed (so that ``liveConnections(_:)`` means something).
+    public func monitorsSocketEvents(_ channel: Channel) -> Bool { daemon.monitorsSocketEvents(channel) }
+
+    /// The raw socket of a channel (`nil` when closed), for options and diagnostics; do not
+    /// receive on it.
+    public func socket(_ channel: Channel) -> Socket? { daemon.socket(channel) }
 }

@@ -26,16 +26,23 @@ public struct CurveChannelSecurity: Sendable, Equatable {
 }
 
 /// How a daemon's CURVE channels get their keys: defaults for every channel and overrides per
-/// channel name. Keys never come from the schema; the process layer fills this from key files
-/// named in the INI file or the environment.
+/// channel. Keys never come from the schema; the process layer fills this from key files named
+/// in the INI file or the environment, and code with ``init(for:defaults:channels:)``, which
+/// names channels by type.
 public struct SecurityConfiguration: Sendable, Equatable {
     /// What every CURVE channel of the daemon uses unless its entry in ``channels`` says otherwise.
     public var defaults: CurveChannelSecurity
-    /// Per channel (by name): overrides of ``defaults``.
-    public var channels: [String: CurveChannelSecurity]
+    /// Per channel (by name, as the configuration file names them): overrides of ``defaults``.
+    package var channels: [String: CurveChannelSecurity]
 
-    /// Creates a configuration.
-    public init(defaults: CurveChannelSecurity = CurveChannelSecurity(), channels: [String: CurveChannelSecurity] = [:]) {
+    /// Creates a configuration that applies `defaults` to every CURVE channel.
+    public init(defaults: CurveChannelSecurity) {
+        self.defaults = defaults
+        self.channels = [:]
+    }
+
+    /// Creates a configuration with per-channel entries by name (the process layer's, from files).
+    package init(defaults: CurveChannelSecurity = CurveChannelSecurity(), channels: [String: CurveChannelSecurity] = [:]) {
         self.defaults = defaults
         self.channels = channels
     }
@@ -49,7 +56,7 @@ public struct SecurityConfiguration: Sendable, Equatable {
     }
 
     /// The effective material of channel `channel`.
-    public func security(forChannel channel: String) -> CurveChannelSecurity {
+    package func security(forChannel channel: String) -> CurveChannelSecurity {
         channels[channel].map { defaults.merging($0) } ?? defaults
     }
 
@@ -60,7 +67,7 @@ public struct SecurityConfiguration: Sendable, Equatable {
     /// - Parameters:
     ///   - daemon: the daemon's name, for the message.
     ///   - isServer: whether the channel is the CURVE server (by default the binding side).
-    public func role(forChannel channel: String, daemon: String, isServer: Bool) throws(SecurityConfigurationError)
+    package func role(forChannel channel: String, daemon: String, isServer: Bool) throws(SecurityConfigurationError)
         -> (role: CurveRole, policy: ZAPPolicy?)
     {
         let material = security(forChannel: channel)

@@ -36,7 +36,7 @@ enum Naming {
     /// Members a generated daemon has from the runtime (`TypedDaemon`) or declares itself: no
     /// send method may take one of these names.
     static let reservedDaemonMembers: Set<String> = [
-        "daemon", "spec", "run", "terminate", "isTerminating", "loop", "logger", "handle", "override",
+        "Channel", "daemon", "spec", "run", "terminate", "isTerminating", "loop", "logger", "handle", "override",
         "onStart", "onWillTerminate", "onSocketEvent", "scheduleTask", "scheduleRepeatedTask", "execute",
         "onMessage", "onRequest", "onRouted", "onReply", "counters", "channelSpec", "boundEndpoints",
         "queuedSends", "isReceivePaused", "liveConnections", "socketEventCounts",

@@ -81,8 +81,7 @@ struct Renderer {
         line("import ZDaemon")
         for module in schema.imports { line("import \(module)") }
         line()
-        line("// If this fails to compile, the ZDaemon in use does not match this zgen: regenerate with its release's.")
-        line("fileprivate typealias RuntimeAPI = ZDaemonAPIVersion_\(Self.runtimeAPIVersion)")
+        line("fileprivate typealias RuntimeAPI = ZDaemonAPIVersion_\(Self.runtimeAPIVersion)  // else: regenerate with this ZDaemon's zgen")
         line()
         doc(schema.description ?? "Messages and daemons of the `\(schema.app)` app.")
         block("\(a)enum \(namespace)") { r in
@@ -374,7 +373,6 @@ struct Renderer {
             r.line()
             r.doc("The runtime daemon underneath.")
             r.line("\(r.a)let daemon: Daemon")
-            r.line()
             r.doc("The typed view of `daemon`, which was created from `spec`.")
             r.line("\(r.a)init(wrapping daemon: Daemon) { self.daemon = daemon }")
             if receives {
@@ -384,7 +382,7 @@ struct Renderer {
                 let opener = "\(r.a)init(\(parameters)) throws"
                 let fits = r.indent * 4 + opener.count + 2 <= 120
                 r.block(fits ? opener : "\(r.a)init(\n\(String(repeating: "    ", count: r.indent + 1))\(parameters)\n\(String(repeating: "    ", count: r.indent))) throws") { r in
-                    r.line("try self.init(configuration: configuration)")
+                    r.line("self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))")
                     for channel in daemon.channels {
                         guard let handler = channel.handler else { continue }
                         let wire: String
@@ -399,6 +397,12 @@ struct Renderer {
                         // thunk per message.
                         r.line("\(wire)(.\(Identifiers.escaped(channel.caseName))) { try handlers.\(Identifiers.escaped(handler))(\(labels)) }")
                     }
+                }
+            } else {
+                r.line()
+                r.doc("Creates the daemon (it receives nothing, so it has no handlers); `run()` opens the channels.")
+                r.block("\(r.a)init(configuration: DaemonConfiguration = DaemonConfiguration()) throws") { r in
+                    r.line("self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))")
                 }
             }
             for channel in daemon.channels {

@@ -420,6 +420,7 @@ struct Validator {
                 var parts: [String: (String, SourceLocation)] = [:]
                 var handlers: [String: (String, SourceLocation)] = [:]
                 var senders: [String: (String, SourceLocation)] = [:]
+                var cases: [String: (String, SourceLocation)] = [:]
                 for item in items {
                     if let first = seen[item.key] {
                         diagnostics.error(
@@ -441,6 +442,14 @@ struct Validator {
                         continue
                     }
                     parts[channel.identifierPart] = (item.key, item.keyLocation)
+                    if let first = cases[channel.caseName] {
+                        diagnostics.error(
+                            "channels `\(item.key)` and `\(first.0)` both become `case \(channel.caseName)` of `\(typeName).Channel`",
+                            at: item.keyLocation, notes: [Diagnostic(.note, "`\(first.0)` is declared here", at: first.1)])
+                        ok = false
+                        continue
+                    }
+                    cases[channel.caseName] = (item.key, item.keyLocation)
                     if let handler = channel.handler {
                         let location = channelKeyMap["handler"]?.value.location ?? item.keyLocation
                         if let first = handlers[handler] {

@@ -188,7 +188,7 @@ struct TypedSecurityConfigurationTests {
         var configuration = DaemonConfiguration()
         configuration.context = try ZMQContext()
         configuration.security = security
-        let server = try SecuredServer(configuration: configuration)
+        let server = SecuredServer(wrapping: try Daemon(spec: SecuredServer.spec, configuration: configuration))
         try server.daemon.open()
         #expect(server.boundEndpoints(.job).count == 1)
         #expect(server.daemon.monitorsSocketEvents(SecuredServer.Channel.job))

@@ -11,6 +11,7 @@ struct Counter: TypedDaemon {
     ])
     let daemon: Daemon
     init(wrapping daemon: Daemon) { self.daemon = daemon }
+    init() throws { self.init(wrapping: try Daemon(spec: Self.spec)) }
 }
 
 /// README's "The runtime" example, kept compiling and running here (plus a message to count).

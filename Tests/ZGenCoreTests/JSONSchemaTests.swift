@@ -206,6 +206,8 @@ struct JSONSchemaVocabularyTests {
     @Test("socket types, security modes, defaults and option ranges are ZGenVocabulary's")
     func matches() throws {
         let properties = try Self.channel()
+        // Every key the validator takes on a channel (`sender` included) is in the JSON Schema, and no other.
+        #expect(Set(properties.keys) == Set(Validator.channelKeys))
         let socket = try #require(properties["socket"] as? [String: Any])
         #expect(socket["enum"] as? [String] == SocketType.allCases.map(\.rawValue))
         let security = try #require(properties["security"] as? [String: Any])

@@ -193,3 +193,17 @@ struct SenderNamingTests {
         #expect(!source.contains("sendNews") && !source.contains("sendClients"))
     }
 }
+
+@Suite("Generated/MyZmq.swift for review")
+struct GeneratedSizeTests {
+    @Test("Generated/MyZmq.swift is at most 120 lines of at most 120 columns, and passes no channel as a number")
+    func reviewable() throws {
+        let text = try #require(Fixtures.text(Fixtures.generatedDirectory.appendingPathComponent("MyZmq.swift")))
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        #expect(lines.count <= 120, "\(lines.count) lines")
+        for (number, line) in lines.enumerated() {
+            #expect(line.count <= 120, "line \(number + 1) has \(line.count) columns")
+        }
+        for number in 0...9 { #expect(!text.contains("on: \(number)") && !text.contains("(\(number))"), "a channel as \(number)") }
+    }
+}

@@ -159,8 +159,9 @@ public final class Daemon {
 
     /// Runs `body` on the loop when the daemon terminates, after the messages already queued
     /// have been handled and before the send queues flush: what it sends still goes out (within
-    /// the linger). It does not run when the daemon failed to start. If it throws, the error is
-    /// logged, the shutdown goes on, and ``run()`` fails with it.
+    /// the linger), and work it posts with `loop.execute` runs before the flush too; timers it
+    /// schedules do not run (the loop closes). It does not run when the daemon failed to start.
+    /// If it throws, the error is logged, the shutdown goes on, and ``run()`` fails with it.
     public func onWillTerminate(_ body: @escaping () throws -> Void) {
         willTerminateHandlers.append(body)
     }

@@ -122,13 +122,14 @@ extension Daemon {
         guard state == .created || state == .open else { throw ZDaemonError("\(spec.name) has already run") }
         var failure: (any Error)?
         var startFailure: (any Error)?
+        var runWatchdog: Watchdog?  // stopped after the shutdown, which runs the will-terminate hooks
         do {
             try open()
             state = .running
             let watchdog = Watchdog(activity: loop.activity, threshold: blockingThreshold,
                                     logger: logger, name: spec.name)
             watchdog.start()
-            defer { watchdog.stop() }
+            runWatchdog = watchdog
             logger.info("\(spec.name) has begun processing messages")
             handle.markStarted()
             if !terminating {
@@ -156,6 +157,7 @@ extension Daemon {
             logger.error("\(spec.name) stopped: \(error)")
         }
         let hookFailure = shutdown(handlingQueued: startFailure == nil)
+        runWatchdog?.stop()
         if failure == nil { failure = hookFailure }
         handle.markFinished(failure)
         if let failure { throw failure }
@@ -205,6 +207,7 @@ extension Daemon {
                 }
             }
             loop.activity.end()
+            loop.runPendingTasks()  // what the hooks posted with `execute`
         }
         // 2. Flush the runtime's send queues within the linger.
         while clock.now() < deadline {

@@ -10,12 +10,16 @@ import ZDaemonTesting
 /// until the loop closes): the shape that needed `[unowned self]` before.
 final class TickingConsumer: Pipeline.ConsumerHandlers {
     var timer: RepeatedTask?
+    /// Kept, as a handler may: the daemon holds these handlers and they hold the daemon, until
+    /// the daemon releases its handlers at shutdown.
+    var daemon: Pipeline.Consumer?
     var ticks = 0
     var items: [UInt64] = []
     var events: [String] = []
 
     func start(_ daemon: Pipeline.Consumer) throws {
         events.append("start")
+        self.daemon = daemon
         timer = daemon.scheduleRepeatedTask(initialDelay: .milliseconds(1), delay: .milliseconds(1)) { daemon in
             self.ticks += 1
             if self.ticks == 3 { daemon.terminate() }
@@ -65,27 +69,48 @@ struct TypedDaemonTests {
         #expect(loop == nil)
     }
 
-    @Test("the will-terminate hook runs on the loop after the queued messages and before the flush: what it sends goes out")
+    @Test("the will-terminate hook runs on the loop after the queued messages and before the flush: what it queues goes out")
     func willTerminateRunsBeforeTheFlush() throws {
-        let endpoint = bindEndpoint(.inproc)
+        // A stage whose output peer reads nothing until the stage terminates: the stage's
+        // output socket is full (hwm 1 on both sides), so what the hook sends waits in the
+        // runtime's queue and goes out only if the flush comes after the hook.
+        let input = bindEndpoint(.inproc), output = bindEndpoint(.inproc)
         let sink = try Socket(.pull, linger: 0)
         defer { sink.close(linger: 0) }
-        _ = try sink.bind(endpoint)
-        let order = Mutex<[String]>([])
+        try sink.setOption(.receiveHWM(1))
+        _ = try sink.bind(output)
+        let feeder = try Socket(.push, linger: 0)
+        defer { feeder.close(linger: 0) }
+        let order = Order()
+        let queuedInHook = Atomic<Int>(-1)
+        var settings = DaemonConfiguration()
+        Pipeline.Stage.override(.input, with: ChannelOverride(endpoints: [input], bind: true), in: &settings)
+        Pipeline.Stage.override(.output, with: ChannelOverride(endpoints: [output], bind: false, hwm: 1, queue: 100), in: &settings)
+        settings.linger = .seconds(10)
+        let stageSettings = settings
         let handle = try startDaemon {
-            let producer = try Pipeline.Producer(configuration: configuration(Pipeline.Producer.self, .out, endpoint, bind: false))
-            producer.onWillTerminate { producer in
-                order.withLock { $0.append(producer.isTerminating ? "hook (terminating)" : "hook") }
-                try producer.sendOut(Pipeline.Item(sequence: 99, body: [1], labels: ["goodbye"]))
+            let stage = try Pipeline.Stage(handlers: RecordingStage(order), configuration: stageSettings)
+            stage.onWillTerminate { stage in
+                order.append("hook")
+                try stage.sendOutput(Pipeline.Item(sequence: 99, body: [], labels: ["goodbye"]))
+                queuedInHook.store(stage.queuedSends(.output), ordering: .relaxed)
             }
-            return producer
+            return stage
         }
-        #expect(handle.terminateAndWait())
+        try feeder.connect(input)
+        for sequence in 1...5 { try feeder.send(Pipeline.Item(sequence: UInt64(sequence), body: [], labels: []).encodeFrames()) }
+        #expect(eventually { order.all.count == 5 })  // all five handled and forwarded
+        handle.terminate()
+        // Read everything while the stage flushes (its linger is 10 s).
+        var received: [UInt64] = []
+        while received.count < 6, try sink.poll(.readable, timeout: .seconds(10)).contains(.readable) {
+            while let frames = try sink.receive(dontWait: true) { received.append(try Pipeline.Item(frames: frames).sequence) }
+        }
+        #expect(handle.waitUntilFinished(timeout: .seconds(15)))
         #expect(handle.error == nil)
-        #expect(order.withLock { $0 } == ["hook (terminating)"])
-        #expect(try sink.poll(.readable, timeout: .seconds(10)).contains(.readable))
-        let frames = try #require(try sink.receive(dontWait: true))
-        #expect(try Pipeline.Item(frames: frames) == Pipeline.Item(sequence: 99, body: [1], labels: ["goodbye"]))
+        #expect(order.all == ["item 1", "item 2", "item 3", "item 4", "item 5", "hook"])
+        #expect(queuedInHook.load(ordering: .relaxed) > 0, "the hook's send did not have to wait: the test shows nothing")
+        #expect(received == [1, 2, 3, 4, 5, 99])
     }
 
     @Test("a will-terminate hook that throws is logged, the shutdown completes, and run() fails with its error")
@@ -97,7 +122,7 @@ struct TypedDaemonTests {
         producer.onStart { $0.terminate() }
         producer.onWillTerminate { _ in throw HookFailure() }
         #expect(throws: HookFailure()) { try producer.run() }
-        #expect(producer.daemon.socket(Pipeline.Producer.Channel.out) == nil)
+        #expect(producer.socket(.out) == nil)
         #expect(logs.contains("Producer: will-terminate handler failed: HookFailure()"))
     }
 
@@ -108,7 +133,7 @@ struct TypedDaemonTests {
         producer.onStart { _ in throw HookFailure() }
         producer.onWillTerminate { _ in willTerminateRan = true }
         #expect(throws: HookFailure()) { try producer.run() }
-        #expect(producer.daemon.socket(Pipeline.Producer.Channel.out) == nil)
+        #expect(producer.socket(.out) == nil)
         #expect(!willTerminateRan)
         #expect(producer.handle.error as? HookFailure == HookFailure())
     }
@@ -130,6 +155,23 @@ struct TypedDaemonTests {
         #expect(stage.queuedSends(.output) == 0)
         #expect(Pipeline.Stage.Channel.allCases.map { Pipeline.Stage.spec.channels[$0.rawValue].name } == ["input", "output"])
     }
+}
+
+/// Forwards and records what it handles, for the hook-order test.
+final class RecordingStage: Pipeline.StageHandlers {
+    let order: Order
+    init(_ order: Order) { self.order = order }
+    func forward(_ message: Pipeline.Item, daemon: Pipeline.Stage) throws {
+        try daemon.sendOutput(message)
+        order.append("item \(message.sequence)")
+    }
+}
+
+/// What happened, in order, shared between the loop and the test.
+final class Order: Sendable {
+    private let items = Mutex<[String]>([])
+    func append(_ item: String) { items.withLock { $0.append(item) } }
+    var all: [String] { items.withLock { $0 } }
 }
 
 final class ForwardingStage: Pipeline.StageHandlers {

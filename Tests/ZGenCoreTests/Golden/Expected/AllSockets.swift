@@ -4,8 +4,7 @@
 
 import ZDaemon
 
-// If this fails to compile, the ZDaemon in use does not match this zgen: regenerate with its release's.
-fileprivate typealias RuntimeAPI = ZDaemonAPIVersion_2
+fileprivate typealias RuntimeAPI = ZDaemonAPIVersion_2  // else: regenerate with this ZDaemon's zgen
 
 /// Every socket type and every frame type, over inproc so one process can run it all.
 public enum AllSockets {
@@ -331,13 +330,12 @@ public enum AllSockets {
 
         /// The runtime daemon underneath.
         public let daemon: Daemon
-
         /// The typed view of `daemon`, which was created from `spec`.
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
         public init(handlers: some HubHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
-            try self.init(configuration: configuration)
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onMessage(.chunks) { try handlers.onChunks($0, daemon: $1) }
             onRequest(.answers) { try handlers.answer($0, daemon: $1) }
             onRouted(.routed) { try handlers.onRouted($0, from: $1, daemon: $2) }
@@ -437,13 +435,12 @@ public enum AllSockets {
 
         /// The runtime daemon underneath.
         public let daemon: Daemon
-
         /// The typed view of `daemon`, which was created from `spec`.
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
         public init(handlers: some SpokeHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
-            try self.init(configuration: configuration)
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onMessage(.scalars) { try handlers.onScalars($0, daemon: $1) }
             onMessage(.tagged) { try handlers.onTagged($0, daemon: $1) }
             onMessage(.chunks) { try handlers.onChunks($0, daemon: $1) }

@@ -4,8 +4,7 @@
 
 import ZDaemon
 
-// If this fails to compile, the ZDaemon in use does not match this zgen: regenerate with its release's.
-fileprivate typealias RuntimeAPI = ZDaemonAPIVersion_2
+fileprivate typealias RuntimeAPI = ZDaemonAPIVersion_2  // else: regenerate with this ZDaemon's zgen
 
 /// Messages and daemons of the `keyword-stress` app.
 public enum Keywords {
@@ -184,13 +183,12 @@ public enum Keywords {
 
         /// The runtime daemon underneath.
         public let daemon: Daemon
-
         /// The typed view of `daemon`, which was created from `spec`.
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
         public init(handlers: some StructHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
-            try self.init(configuration: configuration)
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onMessage(.`class`) { try handlers.onClass($0, daemon: $1) }
             onMessage(.self_) { try handlers.onSelf($0, daemon: $1) }
             onMessage(.type) { try handlers.onType($0, daemon: $1) }
@@ -277,13 +275,12 @@ public enum Keywords {
 
         /// The runtime daemon underneath.
         public let daemon: Daemon
-
         /// The typed view of `daemon`, which was created from `spec`.
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
         public init(handlers: some _9TailsHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
-            try self.init(configuration: configuration)
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onMessage(.type) { try handlers.onType($0, daemon: $1) }
             onRouted(.`default`) { try handlers.onDefault($0, from: $1, daemon: $2) }
             onMessage(.init_) { try handlers.onInit($0, daemon: $1) }

@@ -4,8 +4,7 @@
 
 import ZDaemon
 
-// If this fails to compile, the ZDaemon in use does not match this zgen: regenerate with its release's.
-fileprivate typealias RuntimeAPI = ZDaemonAPIVersion_2
+fileprivate typealias RuntimeAPI = ZDaemonAPIVersion_2  // else: regenerate with this ZDaemon's zgen
 
 /// A producer, a stage whose input is drained by its output, and a consumer.
 /// Continuation lines join the description.
@@ -82,9 +81,13 @@ public enum Pipeline {
 
         /// The runtime daemon underneath.
         public let daemon: Daemon
-
         /// The typed view of `daemon`, which was created from `spec`.
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
+
+        /// Creates the daemon (it receives nothing, so it has no handlers); `run()` opens the channels.
+        public init(configuration: DaemonConfiguration = DaemonConfiguration()) throws {
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
+        }
 
         /// Sends an `Item` on `out` (PUSH, binds tcp://*:7101, ipc:///tmp/zgen-pipeline-producer).
         public func sendOut(_ message: Item) throws {
@@ -127,13 +130,12 @@ public enum Pipeline {
 
         /// The runtime daemon underneath.
         public let daemon: Daemon
-
         /// The typed view of `daemon`, which was created from `spec`.
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
         public init(handlers: some StageHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
-            try self.init(configuration: configuration)
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onMessage(.input) { try handlers.forward($0, daemon: $1) }
         }
 
@@ -170,7 +172,6 @@ public enum Pipeline {
 
         /// The runtime daemon underneath.
         public let daemon: Daemon
-
         /// The typed view of `daemon`, which was created from `spec`.
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
@@ -178,7 +179,7 @@ public enum Pipeline {
         public init(
             handlers: some ConsumerHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
-            try self.init(configuration: configuration)
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onMessage(.input) { try handlers.onInput($0, daemon: $1) }
         }
     }
