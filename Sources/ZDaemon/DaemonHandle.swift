@@ -206,4 +206,51 @@ public enum DaemonThread {
         while result == nil { created.wait() }
         return try result!.get()
     }
+
+    /// Like ``start(name:stackSize:_:)``, for async code: suspends (never blocks a thread of the
+    /// cooperative pool) until the daemon exists on its thread, then returns its handle.
+    public static func start<D: DaemonHosting>(name: String, stackSize: Int = 8 << 20,
+                                                _ make: @escaping @Sendable () throws -> D) async throws -> DaemonHandle {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<DaemonHandle, any Error>) in
+            let thread = Thread {
+                let hosted: D
+                do {
+                    hosted = try make()
+                } catch {
+                    continuation.resume(throwing: error)
+                    return
+                }
+                continuation.resume(returning: hosted.daemon.handle)
+                // The error is recorded on the handle by Daemon.run().
+                try? hosted.run()
+            }
+            thread.name = name
+            thread.stackSize = stackSize
+            thread.start()
+        }
+    }
+
+    /// Runs a daemon created by `make` on a thread of its own until it finishes, suspending the
+    /// calling task meanwhile (no thread of the cooperative pool waits). Cancelling the task
+    /// terminates the daemon gracefully: it logs `<Name> is terminating`, handles what is
+    /// queued, flushes its sends and closes; then this returns. Rethrows `make`'s error or the
+    /// one the daemon's run ended with.
+    ///
+    /// ```swift
+    /// try await withThrowingTaskGroup(of: Void.self) { group in
+    ///     group.addTask { try await DaemonThread.run(name: "worker") { try MyWorker(handlers: Worker()) } }
+    ///     …
+    ///     group.cancelAll()   // every daemon of the group terminates gracefully
+    /// }
+    /// ```
+    public static func run<D: DaemonHosting>(name: String, stackSize: Int = 8 << 20,
+                                              _ make: @escaping @Sendable () throws -> D) async throws {
+        let handle = try await start(name: name, stackSize: stackSize, make)
+        await withTaskCancellationHandler {
+            await handle.finished()
+        } onCancel: {
+            handle.terminate()
+        }
+        if let error = handle.error { throw error }
+    }
 }

@@ -342,7 +342,7 @@ public struct ProcessDaemonService: Service {
         let context = self.context
         let control = self.control
         let completion = Completion()
-        let handle = try DaemonThread.start(name: String(context.title.utf8.prefix(15)) ?? "daemon") {
+        let handle = try await DaemonThread.start(name: String(context.title.utf8.prefix(15)) ?? "daemon") {
             let hosted = try program.make(context)
             let subscription = try control.map { try ControlChannel.subscribe(hosted.daemon, to: $0) }
             let host = HostedDaemon(hosted: hosted, control: subscription, completion: completion)

@@ -364,7 +364,7 @@ struct ControlChannelTests {
             let completion = Completion()
             completions.append(completion)
             handles.append(
-                try DaemonThread.start(name: "quiet") {
+                try await DaemonThread.start(name: "quiet") {
                     var configuration = DaemonConfiguration()
                     configuration.context = try ZMQContext()
                     let daemon = try Daemon(spec: spec, configuration: configuration)
