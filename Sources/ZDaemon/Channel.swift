@@ -92,6 +92,10 @@ final class Channel {
 
     var metricsDirty: Bool { counters != reported }
 
+    /// Client sends waiting for room in the queue (``DaemonClient/send(_:)``), run again when a
+    /// flush makes room or the daemon terminates.
+    var spaceWaiters: [() -> Void] = []
+
     /// Forgets the handlers (at shutdown), and with them whatever they captured.
     func releaseHandlers() {
         handler = .none

@@ -26,6 +26,20 @@ public final class DaemonHandle: @unchecked Sendable {
         endpoints = Array(repeating: [], count: channelCount)
     }
 
+    /// Forgets the daemon (it is being freed).
+    func detach() {
+        lifetime = nil
+        daemon = nil
+    }
+
+    /// Runs `task` on the loop thread with the daemon, or with `nil` when the daemon has shut
+    /// down or is gone; `false` (and `task` does not run) when the loop has closed.
+    package func submit(_ task: @escaping @Sendable (Daemon?) -> Void) -> Bool {
+        loop.execute { [self] in
+            if lifetime != nil, let daemon, !daemon.isClosed { task(daemon) } else { task(nil) }
+        }
+    }
+
     func attach(_ daemon: Daemon) {
         self.daemon = daemon
         lifetime = daemon.lifetime

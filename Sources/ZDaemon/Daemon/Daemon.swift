@@ -96,8 +96,15 @@ public final class Daemon {
     }
 
     deinit {
+        // Work posted through the handle that will never run now finds no daemon (and a client
+        // call waiting on it fails) instead of touching this one while it goes.
+        handle.detach()
+        loop.close()
         for channel in channels { closeSocket(of: channel) }
     }
+
+    /// Whether the daemon has shut down (its channels are closed).
+    var isClosed: Bool { state == .closed }
 
     /// Resolves `drainedBy` / `drains` names into channel links (both spellings accepted; zgen
     /// checks that they agree).

@@ -172,6 +172,8 @@ extension Daemon {
         terminating = true
         logger.info("\(spec.name) is terminating")
         loop.stop()
+        // Client sends waiting for room fail now (DaemonFinishedError): none waits forever.
+        for channel in channels where !channel.spaceWaiters.isEmpty { wakeSpaceWaiters(of: channel) }
     }
 
     /// The phased shutdown: 1. handle what already reached the process, then run the
@@ -183,6 +185,7 @@ extension Daemon {
         guard state != .closed else { return nil }
         var hookFailure: (any Error)?
         terminating = true  // also when the loop ended with an error: drain ignores pauses
+        for channel in channels where !channel.spaceWaiters.isEmpty { wakeSpaceWaiters(of: channel) }
         let clock = SystemClock()
         let deadline = clock.now() + linger
         // 1. What already reached the process is handled (non-blocking, bounded).

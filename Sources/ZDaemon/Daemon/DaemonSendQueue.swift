@@ -79,6 +79,23 @@ extension Daemon {
         if channel.pendingCount == 0, let registration = channel.registration {
             loop.update(registration, events: registration.events.subtracting(.writable))
         }
+        if !channel.spaceWaiters.isEmpty && channel.pendingCount < channel.spec.queue { wakeSpaceWaiters(of: channel) }
+    }
+
+    /// Runs the client sends that wait for room on `channel` (each tries again, and waits again
+    /// if the queue is full once more).
+    func wakeSpaceWaiters(of channel: Channel) {
+        let waiters = channel.spaceWaiters
+        channel.spaceWaiters = []
+        for waiter in waiters { waiter() }
+    }
+
+    /// Runs `waiter` on the loop when the channel called `name` has room in its send queue, or
+    /// when the daemon terminates; `false` when there is no such channel.
+    package func whenSpace(onChannelNamed name: String, _ waiter: @escaping () -> Void) -> Bool {
+        guard let channel = channels.first(where: { $0.spec.name == name }) else { return false }
+        channel.spaceWaiters.append(waiter)
+        return true
     }
 
     /// Stops (or restarts) reading `input` while `output`'s send queue is backed up.

@@ -1,0 +1,100 @@
+/// The error of a ``DaemonClient`` call the daemon can no longer carry out: it has finished, or
+/// (for a send that waited for room) it terminated first. The call had no effect.
+public struct DaemonFinishedError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The daemon's name.
+    public var daemon: String
+    /// Creates the error.
+    public init(daemon: String) { self.daemon = daemon }
+    /// `MyServer has finished: the call was not carried out`.
+    public var description: String { "\(daemon) has finished: the call was not carried out" }
+}
+
+/// A typed, `Sendable` way into a running daemon from any thread or task: typed sends that wait
+/// for room, work on the loop with the typed daemon, and its start and finish.
+///
+/// ```swift
+/// let server = try await MyZmq.MyServer.start(name: "server") { try MyZmq.MyServer() }
+/// try await server.send { try $0.sendJob(MyZmq.Text(text: "work")) }  // suspends while `job` is full
+/// let sent = try await server.withDaemon { $0.counters(.job).sent }
+/// server.terminate()
+/// try await server.finished()
+/// ```
+///
+/// Every call runs on the daemon's loop. After the daemon has finished, calls throw
+/// ``DaemonFinishedError``; none is dropped silently.
+public struct DaemonClient<D: TypedDaemon>: Sendable {
+    /// The untyped handle underneath.
+    public let handle: DaemonHandle
+
+    init(_ handle: DaemonHandle) { self.handle = handle }
+
+    /// Runs `body` on the loop with the typed daemon and returns what it returns (or throws
+    /// what it throws). Throws ``DaemonFinishedError`` when the daemon has finished.
+    public func withDaemon<R: Sendable>(_ body: @escaping @Sendable (D) throws -> R) async throws -> R {
+        let name = handle.name
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
+            let posted = handle.submit { daemon in
+                guard let daemon else { return continuation.resume(throwing: DaemonFinishedError(daemon: name)) }
+                continuation.resume(with: Result { try body(D(wrapping: daemon)) })
+            }
+            if !posted { continuation.resume(throwing: DaemonFinishedError(daemon: name)) }
+        }
+    }
+
+    /// Runs a typed send on the loop (`{ try $0.sendJob(job) }`), suspending while the channel's
+    /// send queue is full (``ChannelFullError``): the send is tried again when a flush makes room,
+    /// so backpressure reaches the caller and nothing is lost. Throws ``DaemonFinishedError``
+    /// when the daemon has finished, or terminates while the send waits, and whatever else the
+    /// send throws.
+    public func send(_ body: @escaping @Sendable (D) throws -> Void) async throws {
+        let name = handle.name
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let posted = handle.submit { daemon in
+                guard let daemon else { return continuation.resume(throwing: DaemonFinishedError(daemon: name)) }
+                Self.attempt(body, on: daemon, continuation)
+            }
+            if !posted { continuation.resume(throwing: DaemonFinishedError(daemon: name)) }
+        }
+    }
+
+    /// Runs a typed send on the loop without waiting for room: throws ``ChannelFullError``
+    /// when the channel's queue is full, ``DaemonFinishedError`` when the daemon has finished.
+    public func trySend(_ body: @escaping @Sendable (D) throws -> Void) async throws {
+        try await withDaemon(body)
+    }
+
+    /// One try of a waiting send, on the loop: done, failed, or waiting for room again.
+    private static func attempt(_ body: @escaping @Sendable (D) throws -> Void, on daemon: Daemon,
+                                _ continuation: CheckedContinuation<Void, any Error>) {
+        do {
+            try body(D(wrapping: daemon))
+            continuation.resume()
+        } catch let full as ChannelFullError {
+            guard !daemon.isTerminating, !daemon.isClosed,
+                  daemon.whenSpace(onChannelNamed: full.channel, { attempt(body, on: daemon, continuation) })
+            else { return continuation.resume(throwing: DaemonFinishedError(daemon: daemon.spec.name)) }
+        } catch {
+            continuation.resume(throwing: error)
+        }
+    }
+
+    /// Suspends until the daemon has started (or finished without starting).
+    public func started() async { await handle.started() }
+
+    /// Suspends until the daemon has finished, then rethrows the error its run ended with.
+    public func finished() async throws {
+        await handle.finished()
+        if let error = handle.error { throw error }
+    }
+
+    /// Terminates the daemon gracefully (``Daemon/terminate()``), from any thread.
+    public func terminate() { handle.terminate() }
+}
+
+extension TypedDaemon {
+    /// Creates the daemon with `make` on a thread of its own and runs it there; returns its
+    /// typed client once it exists (suspending, never blocking the cooperative pool).
+    public static func start(name: String, _ make: @escaping @Sendable () throws -> Self) async throws -> DaemonClient<Self> {
+        DaemonClient(try await DaemonThread.start(name: name, make))
+    }
+}
