@@ -111,6 +111,44 @@ public enum Bench {
         }
     }
 
+    /// Sends a stream of payloads: from a handler on its loop, or from a task through its client.
+    ///
+    /// Process title `(zbench:source)`; `run()` runs it on this thread, `DaemonThread.start` on a thread of its own.
+    public struct Source: TypedDaemon {
+        /// The channels, in the schema's order.
+        public enum Channel: Int, DaemonChannel, CaseIterable {
+            /// `output`: PUSH, binds inproc://zbench-source; sends `Payload`.
+            case output
+        }
+
+        /// The channel table the runtime opens (what the schema leaves out has the runtime's default).
+        public static let spec = DaemonSpec(name: "Source", title: "(zbench:source)", app: app, channels: [
+            ChannelSpec(
+                name: "output",
+                socket: .push,
+                endpoints: ["inproc://zbench-source"],
+                bind: true,
+                hwm: 0,
+                queue: 0
+            ),
+        ], description: "Sends a stream of payloads: from a handler on its loop, or from a task through its client.")
+
+        /// The runtime daemon underneath.
+        public let daemon: Daemon
+        /// The typed view of `daemon`, which was created from `spec`.
+        public init(wrapping daemon: Daemon) { self.daemon = daemon }
+
+        /// Creates the daemon (it receives nothing, so it has no handlers); `run()` opens the channels.
+        public init(configuration: DaemonConfiguration = DaemonConfiguration()) throws {
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
+        }
+
+        /// Sends a `Payload` on `output` (PUSH, binds inproc://zbench-source).
+        public func sendOutput(_ message: Payload) throws {
+            try daemon.send(message.encodeFrames(), on: Channel.output)
+        }
+    }
+
     /// What `Requester` does with what it receives: conform a class of yours. Every receiving channel
     /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
     public protocol RequesterHandlers: AnyObject {

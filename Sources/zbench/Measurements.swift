@@ -279,3 +279,66 @@ func latencySwift(_ transport: Transport, size: Int, count: Int) throws -> [Doub
 final class SharedSamples: Sendable {
     let values = Mutex<[Double]>([])
 }
+
+// MARK: Sending: from a handler on the loop, or awaited from a task through the client
+
+/// Seconds per send of `count` 16-byte payloads on the generated `Bench.Source` over inproc to a
+/// PULL that keeps up: from its start hook on the loop (`sendOutput` in a loop), or from a task,
+/// each send awaited through its `DaemonClient` (a hop to the loop and back per message).
+func sendCost(fromTask: Bool, count: Int) throws -> Double {
+    let context = try ZMQContext()
+    let endpoint = Transport.inproc.endpoint("send")
+    let configuration = quietConfiguration(
+        Bench.Source.self, context: context, overrides: [.output: ChannelOverride(endpoints: [endpoint], bind: true)])
+    let sink = try Socket(.pull, context: context, linger: 0)
+    defer { sink.close(linger: 0) }
+    try sink.setOption(.receiveHWM(0))
+    try sink.connect(endpoint)
+    let payload = Bench.Payload(text: String(repeating: "x", count: 16))
+    let outcome = Outcome()
+    let failure = Mutex<(any Error)?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    if fromTask {
+        Task {
+            do {
+                let client = try await Bench.Source.start(name: "zbench-source") { try Bench.Source(configuration: configuration) }
+                await client.started()
+                let begin = zb_now()
+                for _ in 0..<count { try await client.send { try $0.sendOutput(payload) } }
+                outcome.set(zb_now() - begin)
+                client.terminate()
+                try await client.finished()
+            } catch {
+                failure.withLock { $0 = error }
+            }
+            done.signal()
+        }
+    } else {
+        let handle = try DaemonThread.start(name: "zbench-source") {
+            let source = try Bench.Source(configuration: configuration)
+            source.onStart { source in
+                let begin = zb_now()
+                for _ in 0..<count { try source.sendOutput(payload) }
+                outcome.set(zb_now() - begin)
+                source.terminate()
+            }
+            return source
+        }
+        // The main thread, not the cooperative pool, waits here.
+        DispatchQueue.global().async {
+            handle.waitUntilFinished()
+            if let error = handle.error { failure.withLock { $0 = error } }
+            done.signal()
+        }
+    }
+    var received = 0
+    while received < count, try sink.poll(.readable, timeout: .seconds(30)).contains(.readable) {
+        while try sink.receive(dontWait: true) != nil { received += 1 }
+    }
+    done.wait()
+    if let error = failure.withLock({ $0 }) { throw error }
+    guard received == count, let seconds = outcome.seconds else {
+        throw BenchError("send cost run failed: \(received) of \(count) received")
+    }
+    return seconds / Double(count)
+}

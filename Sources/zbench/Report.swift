@@ -80,6 +80,12 @@ struct StartupRow: Codable {
     var idleCPUPercent: Double
 }
 
+struct SendingRow: Codable {
+    var messages: Int
+    var loopNanoseconds: Double
+    var taskNanoseconds: Double
+}
+
 struct MemoryRow: Codable {
     var messages: Int
     var rssMiB: Double
@@ -133,6 +139,7 @@ struct Report: Codable {
     var startup: StartupRow?
     var memory: [MemoryRow] = []
     var python: PythonRow?
+    var sending: SendingRow?
 
     init(machine: String, quick: Bool, pairs: Int) {
         self.machine = machine
@@ -176,6 +183,12 @@ struct Report: Codable {
         if !memory.isEmpty {
             out += "\n### Memory under a long PUSH→PULL stream (16 B, default high-water marks)\n\n| messages received | resident set size of the process |\n|---:|---:|\n"
             for row in memory { out += String(format: "| %d | %.1f MiB |\n", row.messages, row.rssMiB) }
+        }
+        if let sending {
+            out += "\n### Sending 16 B over inproc: from a handler on the loop, or awaited from a task (`DaemonClient.send`)\n\n"
+            out += "| messages | from the loop | awaited from a task | ratio |\n|---:|---:|---:|---:|\n"
+            out += String(format: "| %d | %.0f ns | %.0f ns | %.1f× |\n", sending.messages, sending.loopNanoseconds,
+                          sending.taskNanoseconds, sending.taskNanoseconds / sending.loopNanoseconds)
         }
         if let python {
             out += "\n### pyzmq (the seed's engine), blocking receive loop, PUSH→PULL tcp 16 B\n\n"

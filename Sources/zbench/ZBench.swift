@@ -83,6 +83,11 @@ struct ZBench: ParsableCommand {
             report.latency.append(try latency(pairs: pairs, size: size, count: n))
         }
         report.generator = try generatorGrowth(sizes: quick ? [10, 100, 1000] : [10, 100, 1000, 10_000])
+        let sends = count(200_000)
+        let loopCost = try (0..<pairs).map { _ in try sendCost(fromTask: false, count: sends) }
+        let taskCost = try (0..<pairs).map { _ in try sendCost(fromTask: true, count: sends) }
+        report.sending = .init(messages: sends, loopNanoseconds: Stats.median(loopCost) * 1e9,
+                               taskNanoseconds: Stats.median(taskCost) * 1e9)
         report.startup = try startup(samples: quick ? 3 : 11, idleSeconds: quick ? 0.3 : 2)
         if noPython {
             report.python = .init(note: "skipped (--no-python)")
@@ -99,11 +104,15 @@ struct ZBench: ParsableCommand {
         }
     }
 
-    /// `<c|swift>-[fanout-]<tcp|inproc>-<size>`: one run of one side, messages per second.
+    /// `<c|swift>-[fanout-]<tcp|inproc>-<size>`: one run of one side, messages per second (or
+    /// `send-loop` / `send-task`: seconds per send; `generator`: seconds for 10,000 channels).
     private func runSingle(_ name: String, count: Int) throws -> Double {
         if name == "generator" {
             return try generatorGrowth(sizes: [10, 100, 1000, 10_000]).last?.seconds ?? 0
         }
+        // Seconds per send, 16 B over inproc (what the "Sending" table shows).
+        if name == "send-loop" { return try sendCost(fromTask: false, count: count) }
+        if name == "send-task" { return try sendCost(fromTask: true, count: count) }
         var parts = name.split(separator: "-").map(String.init)
         guard parts.count >= 3, let size = Int(parts.removeLast()), let transport = Transport(rawValue: parts.removeLast())
         else { throw BenchError("--single: expected <c|swift>-[fanout-]<tcp|inproc>-<size>, got \(name)") }
