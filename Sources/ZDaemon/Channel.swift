@@ -94,7 +94,8 @@ final class Channel {
 
     /// Client sends waiting for room in the queue (``DaemonClient/send(_:)``), run again when a
     /// flush makes room or the daemon terminates.
-    var spaceWaiters: [() -> Void] = []
+    /// Each gets the daemon, or `nil` when the daemon is freed before it woke them.
+    var spaceWaiters: [(Daemon?) -> Void] = []
 
     /// Forgets the handlers (at shutdown), and with them whatever they captured.
     func releaseHandlers() {

@@ -42,18 +42,26 @@ public struct DaemonClient<D: TypedDaemon>: Sendable {
     }
 
     /// Runs a typed send on the loop (`{ try $0.sendJob(job) }`), suspending while the channel's
-    /// send queue is full (``ChannelFullError``): the send is tried again when a flush makes room,
-    /// so backpressure reaches the caller and nothing is lost. Throws ``DaemonFinishedError``
-    /// when the daemon has finished, or terminates while the send waits, and whatever else the
-    /// send throws.
+    /// send queue is full (``ChannelFullError``): the body is run again when a flush makes room,
+    /// so backpressure reaches the caller and nothing is lost. So the body must make exactly one
+    /// send (a body with several would repeat those that went out before the full one).
+    ///
+    /// Throws ``DaemonFinishedError`` when the daemon has finished or terminates while the send
+    /// waits, `CancellationError` when the calling task is cancelled while it waits (the message
+    /// was not sent), and whatever else the send throws.
     public func send(_ body: @escaping @Sendable (D) throws -> Void) async throws {
         let name = handle.name
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let posted = handle.submit { daemon in
-                guard let daemon else { return continuation.resume(throwing: DaemonFinishedError(daemon: name)) }
-                Self.attempt(body, on: daemon, continuation)
+        let pending = PendingSend(daemon: name)
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let posted = handle.submit { daemon in
+                    pending.continuation = continuation
+                    Self.attempt(body, on: daemon, pending)
+                }
+                if !posted { continuation.resume(throwing: DaemonFinishedError(daemon: name)) }
             }
-            if !posted { continuation.resume(throwing: DaemonFinishedError(daemon: name)) }
+        } onCancel: {
+            _ = handle.submit { _ in pending.cancel() }
         }
     }
 
@@ -64,17 +72,21 @@ public struct DaemonClient<D: TypedDaemon>: Sendable {
     }
 
     /// One try of a waiting send, on the loop: done, failed, or waiting for room again.
-    private static func attempt(_ body: @escaping @Sendable (D) throws -> Void, on daemon: Daemon,
-                                _ continuation: CheckedContinuation<Void, any Error>) {
+    private static func attempt(_ body: @escaping @Sendable (D) throws -> Void, on daemon: Daemon?, _ pending: PendingSend) {
+        guard !pending.isFinished else { return }
+        if pending.isCancelled { return pending.finish(.failure(CancellationError())) }
+        guard let daemon else { return pending.finish(.failure(DaemonFinishedError(daemon: pending.daemon))) }
         do {
             try body(D(wrapping: daemon))
-            continuation.resume()
+            pending.finish(.success(()))
         } catch let full as ChannelFullError {
-            guard !daemon.isTerminating, !daemon.isClosed,
-                  daemon.whenSpace(onChannelNamed: full.channel, { attempt(body, on: daemon, continuation) })
-            else { return continuation.resume(throwing: DaemonFinishedError(daemon: daemon.spec.name)) }
+            if daemon.isTerminating || daemon.isClosed {
+                pending.finish(.failure(DaemonFinishedError(daemon: pending.daemon)))
+            } else if !daemon.whenSpace(onChannelNamed: full.channel, { attempt(body, on: $0, pending) }) {
+                pending.finish(.failure(full))
+            }
         } catch {
-            continuation.resume(throwing: error)
+            pending.finish(.failure(error))
         }
     }
 
@@ -91,9 +103,35 @@ public struct DaemonClient<D: TypedDaemon>: Sendable {
     public func terminate() { handle.terminate() }
 }
 
+/// A client send in flight, touched on the daemon's loop thread only: its continuation is
+/// resumed once, by the send, its failure, or the caller's cancellation.
+final class PendingSend: @unchecked Sendable {
+    let daemon: String
+    var continuation: CheckedContinuation<Void, any Error>?
+    private(set) var isCancelled = false
+    private(set) var isFinished = false
+
+    init(daemon: String) { self.daemon = daemon }
+
+    func finish(_ result: Result<Void, any Error>) {
+        guard !isFinished else { return }
+        isFinished = true
+        continuation?.resume(with: result)
+    }
+
+    /// The caller was cancelled: a send that has not gone out fails with `CancellationError`
+    /// (now, if it waits; when its first try comes, if that has not run yet).
+    func cancel() {
+        guard !isFinished else { return }
+        isCancelled = true
+        if continuation != nil { finish(.failure(CancellationError())) }
+    }
+}
+
 extension TypedDaemon {
     /// Creates the daemon with `make` on a thread of its own and runs it there; returns its
-    /// typed client once it exists (suspending, never blocking the cooperative pool).
+    /// typed client once the daemon exists (suspending, never blocking the cooperative pool;
+    /// await ``DaemonClient/started()`` for its channels to be open).
     public static func start(name: String, _ make: @escaping @Sendable () throws -> Self) async throws -> DaemonClient<Self> {
         DaemonClient(try await DaemonThread.start(name: name, make))
     }

@@ -3,7 +3,8 @@ import Foundation
 /// A `Sendable` handle on a running ``Daemon``, for other threads and tasks: post work to its
 /// loop, terminate it, wait until it has started or finished.
 public final class DaemonHandle: @unchecked Sendable {
-    // Mutable state is guarded by `condition`; `daemon` is touched on the loop thread only.
+    // Mutable state is guarded by `condition`; `daemon` and `lifetime` are touched on the
+    // daemon's thread only (its loop, or its deinit).
     /// The daemon's name (spec name).
     public let name: String
     let loop: EventLoopHandle
@@ -32,12 +33,18 @@ public final class DaemonHandle: @unchecked Sendable {
         daemon = nil
     }
 
-    /// Runs `task` on the loop thread with the daemon, or with `nil` when the daemon has shut
-    /// down or is gone; `false` (and `task` does not run) when the loop has closed.
+    /// Runs `task` once, on the loop thread with the daemon, or with `nil` when the daemon has
+    /// shut down or is gone (also when the loop is freed with the task still queued); returns
+    /// `false`, and `task` does not run, when the loop has closed.
     package func submit(_ task: @escaping @Sendable (Daemon?) -> Void) -> Bool {
-        loop.execute { [self] in
-            if lifetime != nil, let daemon, !daemon.isClosed { task(daemon) } else { task(nil) }
+        let submitted = SubmittedTask(task)
+        guard loop.execute({ [self] in
+            submitted.run(lifetime != nil && daemon.map { !$0.isClosed } == true ? daemon : nil)
+        }) else {
+            submitted.ran = true
+            return false
         }
+        return true
     }
 
     func attach(_ daemon: Daemon) {
@@ -165,6 +172,23 @@ public final class DaemonHandle: @unchecked Sendable {
 /// ``DaemonHandle``).
 final class DaemonLifetime {}
 
+/// A task posted by ``DaemonHandle/submit(_:)``: run once, with `nil` if it is dropped unrun.
+final class SubmittedTask: @unchecked Sendable {
+    // `ran` is set where the task runs or is refused; the deinit comes after both.
+    private let task: @Sendable (Daemon?) -> Void
+    var ran = false
+
+    init(_ task: @escaping @Sendable (Daemon?) -> Void) { self.task = task }
+
+    func run(_ daemon: Daemon?) {
+        guard !ran else { return }
+        ran = true
+        task(daemon)
+    }
+
+    deinit { if !ran { task(nil) } }
+}
+
 /// Something that hosts a ``Daemon`` and runs it: the daemon itself, or a generated daemon
 /// type (a ``TypedDaemon``: a typed view of its daemon).
 public protocol DaemonHosting: SendableMetatype {
@@ -247,8 +271,9 @@ public enum DaemonThread {
     /// Runs a daemon created by `make` on a thread of its own until it finishes, suspending the
     /// calling task meanwhile (no thread of the cooperative pool waits). Cancelling the task
     /// terminates the daemon gracefully: it logs `<Name> is terminating`, handles what is
-    /// queued, flushes its sends and closes; then this returns. Rethrows `make`'s error or the
-    /// one the daemon's run ended with.
+    /// queued, flushes its sends and closes; then this returns normally (no `CancellationError`).
+    /// A task cancelled before the daemon exists still lets it open and run its start hooks, then
+    /// terminates it. Rethrows `make`'s error or the one the daemon's run ended with.
     ///
     /// ```swift
     /// try await withThrowingTaskGroup(of: Void.self) { group in

@@ -324,7 +324,7 @@ func sendCost(fromTask: Bool, count: Int) throws -> Double {
             }
             return source
         }
-        // The main thread, not the cooperative pool, waits here.
+        // A GCD thread, not the cooperative pool, waits for the run; this thread reads the sink.
         DispatchQueue.global().async {
             handle.waitUntilFinished()
             if let error = handle.error { failure.withLock { $0 = error } }

@@ -33,11 +33,17 @@ struct StructuredRunningTests {
 
     @Test("(in the child process) eight daemons from one task group start within 2 s", .enabled(if: isolated))
     func eightDaemonsStartInIsolation() async throws {
+        // Each daemon's creation waits until all eight are being created: a start that blocked
+        // a pool thread until its daemon existed would never let the eight overlap.
+        let barrier = Barrier(parties: 8)
         let begin = ContinuousClock.now
         let handles = try await withThrowingTaskGroup(of: DaemonHandle.self) { group in
             for index in 0..<8 {
                 group.addTask {
-                    let handle = try await DaemonThread.start(name: "async-\(index)") { try pullDaemon("Async\(index)") }
+                    let handle = try await DaemonThread.start(name: "async-\(index)") {
+                        guard barrier.arriveAndWait(timeout: .seconds(2)) else { throw DaemonTestError("the eight creations never overlapped") }
+                        return try pullDaemon("Async\(index)")
+                    }
                     await handle.started()
                     return handle
                 }
@@ -59,7 +65,7 @@ struct StructuredRunningTests {
         let sink = try Socket(.pull, linger: 0)
         defer { sink.close(linger: 0) }
         let endpoint = try sink.bind(bindEndpoint(.inproc))
-        let started = Box(0)
+        let (starts, started) = AsyncStream.makeStream(of: Int.self)
         var configuration = DaemonConfiguration()
         configuration.makeLogger = logs.configurationLogger
         let settings = configuration
@@ -69,14 +75,18 @@ struct StructuredRunningTests {
                     try await DaemonThread.run(name: "farewell-\(index)") {
                         let spec = DaemonSpec.test("Farewell\(index)", ChannelSpec(name: "out", socket: .push, endpoints: [endpoint]))
                         let daemon = try Daemon(spec: spec, configuration: settings)
-                        daemon.onStart { started.update { $0 += 1 } }
+                        daemon.onStart { started.yield(index) }
                         // What a daemon sends as it terminates must still go out: the flush.
                         daemon.onWillTerminate { try daemon.send([Array("bye \(index)".utf8)], on: FarewellChannel.out) }
                         return daemon
                     }
                 }
             }
-            while started.get < 3 { try await Task.sleep(for: .milliseconds(2)) }
+            var running = 0
+            for await _ in starts {
+                running += 1
+                if running == 3 { break }
+            }
             group.cancelAll()
             try await group.waitForAll()
         }
@@ -96,5 +106,26 @@ struct StructuredRunningTests {
                            configuration: { var c = DaemonConfiguration(); c.channels["nope"] = ChannelOverride(); return c }())
             }
         }
+    }
+}
+
+/// Blocks each arriving thread until `parties` have arrived, or `timeout` passed (then `false`).
+final class Barrier: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let parties: Int
+    private var arrived = 0
+
+    init(parties: Int) { self.parties = parties }
+
+    func arriveAndWait(timeout: Duration) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        arrived += 1
+        condition.broadcast()
+        let deadline = Date(timeIntervalSinceNow: Double(timeout.components.seconds))
+        while arrived < parties {
+            if !condition.wait(until: deadline) { return arrived >= parties }
+        }
+        return true
     }
 }

@@ -96,11 +96,15 @@ public final class Daemon {
     }
 
     deinit {
-        // Work posted through the handle that will never run now finds no daemon (and a client
-        // call waiting on it fails) instead of touching this one while it goes.
+        // Posted work that still runs finds no daemon; a client call that waits (posted, or for
+        // room) fails instead of hanging (see DaemonHandle.submit).
         handle.detach()
-        loop.close()
-        for channel in channels { closeSocket(of: channel) }
+        for channel in channels {
+            let waiters = channel.spaceWaiters
+            channel.spaceWaiters = []
+            for waiter in waiters { waiter(nil) }
+            closeSocket(of: channel)
+        }
     }
 
     /// Whether the daemon has shut down (its channels are closed).

@@ -240,8 +240,8 @@ extension Daemon {
         willTerminateHandlers = []
         closeSecuritySessions()
         context = nil
+        state = .closed  // before the loop closes: the work it still runs finds the daemon closed
         loop.close()
-        state = .closed
         return hookFailure
     }
 }

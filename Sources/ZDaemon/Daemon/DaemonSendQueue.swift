@@ -79,22 +79,30 @@ extension Daemon {
         if channel.pendingCount == 0, let registration = channel.registration {
             loop.update(registration, events: registration.events.subtracting(.writable))
         }
-        if !channel.spaceWaiters.isEmpty && channel.pendingCount < channel.spec.queue { wakeSpaceWaiters(of: channel) }
+        // Room for as many waiting client sends as the queue (at least one: a channel without a
+        // queue has room when its socket is writable) takes; the others wait on, in order.
+        let room = max(channel.spec.queue, 1) - channel.pendingCount
+        if !channel.spaceWaiters.isEmpty && room > 0 { wakeSpaceWaiters(of: channel, upTo: room) }
     }
 
-    /// Runs the client sends that wait for room on `channel` (each tries again, and waits again
-    /// if the queue is full once more).
-    func wakeSpaceWaiters(of channel: Channel) {
-        let waiters = channel.spaceWaiters
-        channel.spaceWaiters = []
-        for waiter in waiters { waiter() }
+    /// Runs (at most `limit` of) the client sends that wait for room on `channel`, oldest first:
+    /// each tries again, and waits again if the queue is full once more.
+    func wakeSpaceWaiters(of channel: Channel, upTo limit: Int = .max) {
+        let count = min(limit, channel.spaceWaiters.count)
+        let waiters = channel.spaceWaiters.prefix(count)
+        channel.spaceWaiters.removeFirst(count)
+        for waiter in waiters { waiter(self) }
     }
 
-    /// Runs `waiter` on the loop when the channel called `name` has room in its send queue, or
-    /// when the daemon terminates; `false` when there is no such channel.
-    package func whenSpace(onChannelNamed name: String, _ waiter: @escaping () -> Void) -> Bool {
+    /// Runs `waiter` on the loop when the channel called `name` has room in its send queue (for
+    /// a channel without a queue: when its socket is writable), or when the daemon terminates;
+    /// `false` when there is no such channel.
+    package func whenSpace(onChannelNamed name: String, _ waiter: @escaping (Daemon?) -> Void) -> Bool {
         guard let channel = channels.first(where: { $0.spec.name == name }) else { return false }
         channel.spaceWaiters.append(waiter)
+        if let registration = channel.registration {
+            loop.update(registration, events: registration.events.union(.writable))
+        }
         return true
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import Testing
 import ZDaemon
@@ -15,9 +16,9 @@ final class Progress: Sendable {
 @Suite("Typed daemon client")
 struct DaemonClientTests {
     /// A producer whose `out` connects to `endpoint` with the smallest pipe: hwm 1, a queue of 2.
-    func producer(_ endpoint: String) async throws -> DaemonClient<Pipeline.Producer> {
+    func producer(_ endpoint: String, queue: Int = 2) async throws -> DaemonClient<Pipeline.Producer> {
         var settings = DaemonConfiguration()
-        Pipeline.Producer.override(.out, with: ChannelOverride(endpoints: [endpoint], bind: false, hwm: 1, queue: 2), in: &settings)
+        Pipeline.Producer.override(.out, with: ChannelOverride(endpoints: [endpoint], bind: false, hwm: 1, queue: queue), in: &settings)
         let configuration = settings
         let client = try await Pipeline.Producer.start(name: "producer") { try Pipeline.Producer(configuration: configuration) }
         await client.started()
@@ -42,17 +43,14 @@ struct DaemonClientTests {
         }
         // The sink reads nothing yet: the sends fill the pipe and the queue, then one waits.
         #expect(try await eventually(client) { $0.queuedSends(.out) == 2 })
+        #expect(try await eventually(client) { $0.counters(.out).refused >= 1 })  // a send has tried and now waits
         let stalled = progress.done
         #expect(stalled < total)
-        #expect(try await client.withDaemon { $0.counters(.out).refused } >= 1)  // the waiting send was refused once
         // The loop goes on with other work meanwhile; the waiting send does not complete.
         for _ in 0..<20 { try await client.withDaemon { _ in } }
         #expect(progress.done == stalled, "sends went on while the queue was full")
         // The peer drains: every message arrives, once, in order, and the sender finishes.
-        var received: [UInt64] = []
-        while received.count < total, try sink.poll(.readable, timeout: .seconds(10)).contains(.readable) {
-            while let frames = try sink.receive(dontWait: true) { received.append(try Pipeline.Item(frames: frames).sequence) }
-        }
+        let received = try await readItems(from: sink, count: total)
         try await sender.value
         #expect(received == (0..<UInt64(total)).map { $0 })
         #expect(progress.done == total)
@@ -78,6 +76,78 @@ struct DaemonClientTests {
             try await client.send { try $0.sendOut(Pipeline.Item(sequence: 11, body: [], labels: [])) }
         }
         #expect("\(DaemonFinishedError(daemon: "Producer"))" == "Producer has finished: the call was not carried out")
+    }
+}
+
+extension DaemonClientTests {
+    @Test("cancelling a task whose send waits for room throws CancellationError, and that message is never sent")
+    func cancellingAWaitingSend() async throws {
+        let endpoint = bindEndpoint(.inproc)
+        let sink = try Socket(.pull, linger: 0)
+        defer { sink.close(linger: 0) }
+        try sink.setOption(.receiveHWM(1))
+        _ = try sink.bind(endpoint)
+        let client = try await producer(endpoint)
+        var sent: [UInt64] = []
+        // Fill the pipe and the queue without waiting.
+        for sequence in UInt64(0)..<100 {
+            do {
+                try await client.trySend { try $0.sendOut(Pipeline.Item(sequence: sequence, body: [], labels: [])) }
+                sent.append(sequence)
+            } catch is ChannelFullError { break }
+        }
+        let waiting = Task { try await client.send { try $0.sendOut(Pipeline.Item(sequence: 1000, body: [], labels: [])) } }
+        let refused = try await client.withDaemon { $0.counters(.out).refused }
+        #expect(try await eventually(client) { $0.counters(.out).refused > refused })  // it has tried and waits
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        // The peer drains: what was sent arrives; the cancelled message does not.
+        var received = try await readItems(from: sink, count: sent.count)
+        try await client.send { try $0.sendOut(Pipeline.Item(sequence: 2000, body: [], labels: [])) }
+        received += try await readItems(from: sink, count: 1)
+        #expect(received == sent + [2000])
+        client.terminate()
+        try await client.finished()
+    }
+
+    @Test("on a channel without a queue, a send the socket refuses waits until the socket is writable")
+    func waitingWithoutAQueue() async throws {
+        let endpoint = bindEndpoint(.inproc)
+        let sink = try Socket(.pull, linger: 0)
+        defer { sink.close(linger: 0) }
+        try sink.setOption(.receiveHWM(1))
+        _ = try sink.bind(endpoint)
+        let client = try await producer(endpoint, queue: 0)
+        let total = 50
+        let sender = Task {
+            for sequence in 0..<total { try await client.send { try $0.sendOut(Pipeline.Item(sequence: UInt64(sequence), body: [], labels: [])) } }
+        }
+        #expect(try await eventually(client) { $0.counters(.out).refused >= 1 })  // the pipe is full: a send waits
+        let received = try await readItems(from: sink, count: total)
+        try await sender.value
+        #expect(received == (0..<UInt64(total)).map { $0 })
+        client.terminate()
+        try await client.finished()
+    }
+}
+
+/// Reads `count` items from `sink` on a thread of its own (a blocking read in an async test would
+/// hold one of the cooperative pool's two threads, which the daemons' clients need), at most 10 s
+/// of waiting per item.
+func readItems(from sink: Socket, count: Int) async throws -> [UInt64] {
+    nonisolated(unsafe) let socket = sink
+    return try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result {
+                var items: [UInt64] = []
+                while items.count < count, try socket.poll(.readable, timeout: .seconds(10)).contains(.readable) {
+                    while items.count < count, let frames = try socket.receive(dontWait: true) {
+                        items.append(try Pipeline.Item(frames: frames).sequence)
+                    }
+                }
+                return items
+            })
+        }
     }
 }
 
