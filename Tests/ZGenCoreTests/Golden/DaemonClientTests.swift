@@ -15,6 +15,16 @@ final class Progress: Sendable {
 
 @Suite("Typed daemon client")
 struct DaemonClientTests {
+    /// A PULL bound on a fresh inproc endpoint with the smallest receive pipe (hwm 1); it reads
+    /// only when a test says so.
+    func smallSink() throws -> (Socket, String) {
+        let endpoint = bindEndpoint(.inproc)
+        let sink = try Socket(.pull, linger: 0)
+        try sink.setOption(.receiveHWM(1))
+        _ = try sink.bind(endpoint)
+        return (sink, endpoint)
+    }
+
     /// A producer whose `out` connects to `endpoint` with the smallest pipe: hwm 1, a queue of 2.
     func producer(_ endpoint: String, queue: Int = 2) async throws -> DaemonClient<Pipeline.Producer> {
         var settings = DaemonConfiguration()
@@ -27,11 +37,8 @@ struct DaemonClientTests {
 
     @Test("an awaited send on a full queue suspends, resumes when the peer drains, and loses nothing")
     func awaitedSendSuspendsUntilThePeerDrains() async throws {
-        let endpoint = bindEndpoint(.inproc)
-        let sink = try Socket(.pull, linger: 0)
+        let (sink, endpoint) = try smallSink()
         defer { sink.close(linger: 0) }
-        try sink.setOption(.receiveHWM(1))
-        _ = try sink.bind(endpoint)
         let client = try await producer(endpoint)
         let total = 200
         let progress = Progress()
@@ -82,11 +89,8 @@ struct DaemonClientTests {
 extension DaemonClientTests {
     @Test("cancelling a task whose send waits for room throws CancellationError, and that message is never sent")
     func cancellingAWaitingSend() async throws {
-        let endpoint = bindEndpoint(.inproc)
-        let sink = try Socket(.pull, linger: 0)
+        let (sink, endpoint) = try smallSink()
         defer { sink.close(linger: 0) }
-        try sink.setOption(.receiveHWM(1))
-        _ = try sink.bind(endpoint)
         let client = try await producer(endpoint)
         var sent: [UInt64] = []
         // Fill the pipe and the queue without waiting.
@@ -112,11 +116,8 @@ extension DaemonClientTests {
 
     @Test("on a channel without a queue, a send the socket refuses waits until the socket is writable")
     func waitingWithoutAQueue() async throws {
-        let endpoint = bindEndpoint(.inproc)
-        let sink = try Socket(.pull, linger: 0)
+        let (sink, endpoint) = try smallSink()
         defer { sink.close(linger: 0) }
-        try sink.setOption(.receiveHWM(1))
-        _ = try sink.bind(endpoint)
         let client = try await producer(endpoint, queue: 0)
         let total = 50
         let sender = Task {
