@@ -113,7 +113,8 @@ struct CompileCheckTests {
         let section = try #require(readme.range(of: heading)).upperBound
         var rest = readme[section...]
         while let start = rest.range(of: "```swift\n") {
-            let end = try #require(rest[start.upperBound...].range(of: "\n```"))
+            // The closing fence, indented like the opening one (a block inside a list item is).
+            let end = try #require(rest[start.upperBound...].range(of: "```"))
             let block = String(rest[start.upperBound..<end.lowerBound])
             if block.contains(marker) { return block }
             rest = rest[end.upperBound...]
@@ -134,6 +135,15 @@ struct CompileCheckTests {
     func readmeSocketEventExample() throws {
         let block = try Self.readmeBlock(after: "## Socket events", containing: "worker.onSocketEvent")
         let check = try typecheck(Self.generated() + Self.worker + "\nfunc example() throws {\n" + block + "\n}\n")
+        #expect(check.status == 0, "\(check.output)")
+    }
+
+    @Test("README's ServiceGroup example type-checks verbatim against the generated MyZmq")
+    func readmeServiceGroupExample() throws {
+        let block = try Self.readmeBlock(after: "## The runtime (`ZDaemon`)", containing: "successTerminationBehavior")
+        let unindented = block.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.hasPrefix("  ") ? String($0.dropFirst(2)) : String($0) }.joined(separator: "\n")
+        let check = try typecheck(unindented + "\n" + Self.generated() + Self.worker)
         #expect(check.status == 0, "\(check.output)")
     }
 }
