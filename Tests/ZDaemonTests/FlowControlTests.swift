@@ -178,7 +178,12 @@ struct FlowControlTests {
                                                ChannelSpec(name: "stalled", socket: .push, endpoints: [stalledEndpoint], bind: true,
                                                            hwm: 1, queue: 5),
                                                ChannelSpec(name: "work", socket: .pull, endpoints: [workEndpoint], bind: true),
-                                               ChannelSpec(name: "done", socket: .push, endpoints: [doneEndpoint], bind: true)))
+                                               // A queue that holds the whole run: the writer's view of an inproc
+                                               // pipe lags its reader by up to half the pipe (libzmq's low-water
+                                               // mark), so a 1,000 queue could overflow while the test thread is
+                                               // busy feeding; this channel's capacity is not what is tested.
+                                               ChannelSpec(name: "done", socket: .push, endpoints: [doneEndpoint], bind: true,
+                                                           queue: 5_000)))
             daemon.onReceive(1) { frames in
                 // Keep trying the stalled channel: it is full, that must not hold this one up.
                 do { try daemon.send(frames, on: 0) } catch is ChannelFullError { refusedOnStalled.add(1, ordering: .relaxed) }
