@@ -450,27 +450,25 @@ struct Validator {
                         continue
                     }
                     cases[channel.caseName] = (item.key, item.keyLocation)
-                    if let handler = channel.handler {
-                        let location = channelKeyMap["handler"]?.value.location ?? item.keyLocation
-                        if let first = handlers[handler] {
-                            let note = [Diagnostic(.note, "`\(first.0)` uses it here", at: first.1)]
-                            diagnostics.error("channel `\(item.key)`'s handler `\(handler)` is already taken", at: location, notes: note)
-                            ok = false
-                            channel.handler = nil
-                        } else {
-                            handlers[handler] = (item.key, location)
+                    // A method name two channels of one daemon give is an error at the second.
+                    func claim(_ name: String?, key: String, what: String, in taken: inout [String: (String, SourceLocation)]) -> Bool {
+                        guard let name else { return true }
+                        let location = channelKeyMap[key]?.value.location ?? item.keyLocation
+                        if let first = taken[name] {
+                            diagnostics.error("channel `\(item.key)`'s \(what) `\(name)` is already taken", at: location,
+                                              notes: [Diagnostic(.note, "`\(first.0)` uses it here", at: first.1)])
+                            return false
                         }
+                        taken[name] = (item.key, location)
+                        return true
                     }
-                    if let sender = channel.sender {
-                        let location = channelKeyMap["sender"]?.value.location ?? item.keyLocation
-                        if let first = senders[sender] {
-                            let note = [Diagnostic(.note, "`\(first.0)` uses it here", at: first.1)]
-                            diagnostics.error("channel `\(item.key)`'s send method `\(sender)` is already taken", at: location, notes: note)
-                            ok = false
-                            channel.sender = nil
-                        } else {
-                            senders[sender] = (item.key, location)
-                        }
+                    if !claim(channel.handler, key: "handler", what: "handler", in: &handlers) {
+                        ok = false
+                        channel.handler = nil
+                    }
+                    if !claim(channel.sender, key: "sender", what: "send method", in: &senders) {
+                        ok = false
+                        channel.sender = nil
                     }
                     channels.append(channel)
                     channelKeys.append(channelKeyMap)

@@ -17,18 +17,11 @@ struct StructuredRunningTests {
         // In a process of its own: in this one, the parallel suite's synchronous tests keep the
         // cooperative pool's threads busy, which would measure them instead.
         let runner = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: runner)
-        process.arguments = ["--testing-library", "swift-testing", "--filter", "eightDaemonsStartInIsolation"]
-        process.environment = ProcessInfo.processInfo.environment.merging(["ZGEN_ISOLATED_TEST": "eight-daemons"]) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(output)")
-        #expect(output.contains("1 test") && output.contains("passed"), "\(output)")
+        let run = try runTool(URL(fileURLWithPath: runner),
+                              ["--testing-library", "swift-testing", "--filter", "eightDaemonsStartInIsolation"],
+                              environment: ProcessInfo.processInfo.environment.merging(["ZGEN_ISOLATED_TEST": "eight-daemons"]) { $1 })
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("1 test") && run.output.contains("passed"), "\(run.output)")
     }
 
     @Test("(in the child process) eight daemons from one task group start within 2 s", .enabled(if: isolated))

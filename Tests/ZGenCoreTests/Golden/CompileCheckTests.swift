@@ -6,11 +6,6 @@ import ZDaemonTesting
 /// made (`swiftc -typecheck`, a second or two per check): what must not compile, does not.
 @Suite("Compile checks of generated code")
 struct CompileCheckTests {
-    struct Check {
-        var status: Int32
-        var output: String
-    }
-
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -28,7 +23,7 @@ struct CompileCheckTests {
         return "swiftc"
     }
 
-    func typecheck(_ source: String, fileName: String = "Check.swift") throws -> Check {
+    func typecheck(_ source: String, fileName: String = "Check.swift") throws -> ToolRun {
         // The modules this build made are beside the test runner.
         let runner = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map(URL.init(fileURLWithPath:))
             ?? Bundle.main.bundleURL.appendingPathComponent("placeholder")
@@ -36,17 +31,9 @@ struct CompileCheckTests {
         let scratch = try ScratchDirectory(prefix: "zgen-compile-check")
         let file = URL(fileURLWithPath: scratch.file(fileName))
         try source.write(to: file, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.swiftc())
-        process.arguments = ["-typecheck", "-swift-version", "6", "-I", modules.path,
-                             "-I", Self.repository.appendingPathComponent("Sources/CZeroMQ").path, file.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return Check(status: process.terminationStatus, output: output)
+        return try runTool(URL(fileURLWithPath: Self.swiftc()),
+                           ["-typecheck", "-swift-version", "6", "-I", modules.path,
+                            "-I", Self.repository.appendingPathComponent("Sources/CZeroMQ").path, file.path])
     }
 
     static let worker = """
@@ -144,6 +131,16 @@ struct CompileCheckTests {
         let unindented = block.split(separator: "\n", omittingEmptySubsequences: false)
             .map { $0.hasPrefix("  ") ? String($0.dropFirst(2)) : String($0) }.joined(separator: "\n")
         let check = try typecheck(unindented + "\n" + Self.generated() + Self.worker)
+        #expect(check.status == 0, "\(check.output)")
+    }
+
+    @Test("README's security example without the process layer type-checks verbatim against the generated SecurePair")
+    func readmeSecurityExample() throws {
+        let block = try Self.readmeBlock(after: "### Without the process layer", containing: "SecurityConfiguration(for:")
+        let schema = Self.repository.appendingPathComponent("Tests/SecurityTests/Example/secure_pair.json")
+        let zgen = try runTool(try builtExecutable("zgen"), [schema.path, "--stdout"])
+        #expect(zgen.status == 0, "\(zgen.output)")
+        let check = try typecheck("import ZDaemonSecurity\n" + zgen.output + "\nfunc example() throws {\n" + block + "\n}\n")
         #expect(check.status == 0, "\(check.output)")
     }
 }
