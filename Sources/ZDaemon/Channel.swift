@@ -43,6 +43,10 @@ final class Channel {
     var gatedInputs: [Channel] = []
     /// Whether reading is paused because `drainedBy`'s queue is (nearly) full.
     @exclusivity(unchecked) var paused = false
+    /// Whether reading is paused because the channel's stream buffer (``InboundMessages``) is full.
+    @exclusivity(unchecked) var streamFull = false
+    /// Whether the loop reads the socket now (neither pause applies).
+    var isReading: Bool { !paused && !streamFull }
     /// Socket events (libzmq monitor), when observed.
     var monitor: SocketMonitor?
     var monitorRegistration: PollRegistration?

@@ -90,6 +90,13 @@ public struct DaemonClient<D: TypedDaemon>: Sendable {
         }
     }
 
+    /// The messages of a streamed channel (``TypedDaemon/streamMessages(_:as:)``; generated
+    /// daemons have a typed property per streamed channel, `jobMessages`). Iterating a channel
+    /// that is not streamed, or not as `M`, throws an error that says so.
+    public func messages<M: FrameMessage>(_ channel: D.Channel, as type: M.Type = M.self) -> InboundMessages<M> {
+        handle.messages(channel.rawValue, channelName: D.spec.channels[channel.rawValue].name, as: M.self)
+    }
+
     /// Suspends until the daemon has started (or finished without starting).
     public func started() async { await handle.started() }
 

@@ -15,6 +15,8 @@ public final class DaemonHandle: @unchecked Sendable {
     private var endpoints: [[String]]
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var startWaiters: [CheckedContinuation<Void, Never>] = []
+    /// The streamed channels' buffers, by channel index (``InboundMessages``).
+    private var streams: [Int: any InboundEnding] = [:]
     // A weak reference to the daemon itself would give it a side table, and every retain and
     // release of it (one per message on the generated path) would take the slow path: the weak
     // reference is to a token the daemon owns, and the daemon is reached only while it is alive.
@@ -139,6 +141,28 @@ public final class DaemonHandle: @unchecked Sendable {
         return true
     }
 
+    func registerStream(_ buffer: some InboundEnding, channel: Int) {
+        condition.withLock { streams[channel] = buffer }
+    }
+
+    /// The stream of the channel at `index` as `InboundMessages<Message>`, or one that throws
+    /// why there is none.
+    package func messages<Message: Sendable>(_ index: Int, channelName: String, as type: Message.Type) -> InboundMessages<Message> {
+        let buffer = condition.withLock { streams[index] }
+        guard let buffer else {
+            return InboundMessages(unavailable: ZDaemonError("\(name): channel \(channelName) is not streamed"))
+        }
+        guard let typed = buffer as? InboundBuffer<Message> else {
+            return InboundMessages(unavailable: ZDaemonError("\(name): channel \(channelName) does not stream \(Message.self)"))
+        }
+        return InboundMessages(typed)
+    }
+
+    /// Ends every stream (consumers take what is buffered, then the end or `error`).
+    func finishStreams(_ error: (any Error)?) {
+        for stream in condition.withLock({ streams.values }) { stream.finish(error) }
+    }
+
     func publishEndpoints(_ bound: [[String]]) {
         condition.withLock { endpoints = bound }
     }
@@ -164,6 +188,7 @@ public final class DaemonHandle: @unchecked Sendable {
             }
             return waiters + startWaiters
         }
+        finishStreams(error)
         for continuation in resume { continuation.resume() }
     }
 }

@@ -197,6 +197,9 @@ public struct DaemonConfiguration: Sendable {
     public var receiveBatch: Int
     /// At most this many already-queued messages per channel are handled at terminate.
     public var terminateDrainLimit: Int
+    /// How many decoded messages a streamed channel (``InboundMessages``) buffers for its
+    /// consumers before the daemon stops reading its socket (at least 1; default 64).
+    public var streamBuffer: Int
     /// Prefix of the swift-metrics labels (`<prefix>_received`, `_sent`, `_dropped`,
     /// `_handler_errors`, `_refused`; dimensions `daemon` and `channel`).
     public var metricsPrefix: String
@@ -222,6 +225,7 @@ public struct DaemonConfiguration: Sendable {
         clock = SystemClock()
         receiveBatch = 256
         terminateDrainLimit = 100_000
+        streamBuffer = 64
         metricsPrefix = "zdaemon_messages"
         metricsFactory = nil
         monitorSocketEvents = false

@@ -147,6 +147,16 @@ extension TypedDaemon {
         }
     }
 
+    /// Streams the `M`s received on `channel` to async code instead of handing them to a handler
+    /// (what a generated initializer does for a `"stream": true` channel): consumers iterate the
+    /// returned ``InboundMessages``, here or from a ``DaemonClient`` (``DaemonClient/messages(_:as:)``).
+    /// The buffer holds ``DaemonConfiguration/streamBuffer`` messages; when it is full the daemon
+    /// stops reading the socket. A message that does not decode is dropped (logged, counted).
+    @discardableResult
+    public func streamMessages<M: FrameMessage>(_ channel: Channel, as type: M.Type = M.self) -> InboundMessages<M> {
+        daemon.stream(channel.rawValue) { try M(frames: $0) }
+    }
+
     // MARK: Introspection, by channel
 
     /// A channel's counters (received, sent, dropped, handlerErrors, refused).
@@ -162,7 +172,7 @@ extension TypedDaemon {
     /// Messages waiting in a channel's own send queue.
     public func queuedSends(_ channel: Channel) -> Int { daemon.queuedSends(channel) }
 
-    /// Whether reading a channel is paused by flow control (`drainedBy`).
+    /// Whether reading a channel is paused, by flow control (`drainedBy`) or a full stream buffer.
     public func isReceivePaused(_ channel: Channel) -> Bool { daemon.isReceivePaused(channel) }
 
     /// Live connections of an observed channel: connects and accepts minus disconnects.

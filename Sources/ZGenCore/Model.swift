@@ -163,6 +163,9 @@ public struct Channel: Sendable, Hashable {
     public var recv: String?
     /// The receive handler's method name, if the channel receives.
     public var handler: String?
+    /// The client property that streams what the channel receives (`jobMessages`), if the schema
+    /// streams it (`"stream": true`); such a channel has no handler.
+    public var stream: String?
     /// The send method's name, if the channel sends (`sendJob`; on a ROUTER `replyJob`). REP
     /// replies by returning from its handler, so it has none.
     public var sender: String?

@@ -23,6 +23,10 @@ enum Naming {
         (socket == .router ? "reply" : "send") + channelPart
     }
 
+    /// A streamed channel's property on the daemon's client (`DaemonClient`): `<channel>Messages`
+    /// (`job` → `jobMessages`), an `InboundMessages` of its received type.
+    static func streamProperty(_ channelName: String) -> String { Identifiers.lowerCamelCase(channelName) + "Messages" }
+
     /// A channel's case in its daemon's `Channel` enum (`job-queue` → `jobQueue`); names the
     /// enum already has (`init`, `rawValue`, …) get a trailing `_`.
     static func channelCase(_ channelName: String) -> String {

@@ -100,7 +100,29 @@ struct Renderer {
                 r.renderDaemon(daemon)
             }
         }
+        for daemon in schema.daemons where daemon.channels.contains(where: { $0.stream != nil }) {
+            line()
+            renderStreams(daemon)
+        }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The typed streams of a daemon's streamed channels, on its client.
+    mutating func renderStreams(_ daemon: Daemon) {
+        let d = "\(namespace).\(daemon.typeName)"
+        doc("The streamed channels of `\(daemon.name)`: `for try await message in client.<channel>Messages { … }`.")
+        block("extension DaemonClient where D == \(d)") { r in
+            var first = true
+            for channel in daemon.channels {
+                guard let property = channel.stream, let recv = channel.recv else { continue }
+                if !first { r.line() }
+                first = false
+                let type = "\(r.namespace).\(r.typeName(ofMessage: recv))"
+                r.doc("The `\(r.typeName(ofMessage: recv))` messages received on `\(channel.name)` (\(Self.where_(channel))), in order; bounded:")
+                r.doc("while the consumers lag, the daemon stops reading the socket (see `InboundMessages`).")
+                r.line("\(r.a)var \(Identifiers.escaped(property)): InboundMessages<\(type)> { messages(.\(Identifiers.escaped(channel.caseName))) }")
+            }
+        }
     }
 
     /// The `ZDaemonAPIVersion_N` the generated code names (the runtime defines it).
@@ -264,7 +286,12 @@ struct Renderer {
     mutating func renderHandlers(_ daemon: Daemon) {
         let d = daemon.typeName
         doc("What `\(daemon.name)` does with what it receives: conform a class of yours. Every receiving channel")
-        doc("has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.")
+        if daemon.channels.contains(where: { $0.stream != nil }) {
+            doc("that is not streamed has a requirement here, so a missing handler is a compile error. Handlers run on")
+            doc("the daemon's loop.")
+        } else {
+            doc("has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.")
+        }
         block("\(a)protocol \(Naming.handlersProtocol(d)): AnyObject") { r in
             var first = true
             for channel in daemon.channels {
@@ -295,6 +322,14 @@ struct Renderer {
                     r.line("func \(name)(_ message: \(type), daemon: \(d)) throws")
                 }
             }
+        }
+    }
+
+    /// The initializer's lines that stream the streamed channels (`streamMessages(.job, as: Text.self)`).
+    mutating func renderStreamWiring(_ daemon: Daemon) {
+        for channel in daemon.channels {
+            guard channel.stream != nil, let recv = channel.recv else { continue }
+            line("streamMessages(.\(Identifiers.escaped(channel.caseName)), as: \(typeName(ofMessage: recv)).self)")
         }
     }
 
@@ -335,12 +370,15 @@ struct Renderer {
         var parts: [String] = []
         if let send = channel.send { parts.append("sends `\(typeName(ofMessage: send))`") }
         if let recv = channel.recv { parts.append("receives `\(typeName(ofMessage: recv))`") }
-        return parts.joined(separator: ", ")
+        var text = parts.joined(separator: ", ")
+        if let stream = channel.stream { text += ", streamed (`\(stream)`)" }
+        return text
     }
 
     mutating func renderDaemon(_ daemon: Daemon) {
         let d = daemon.typeName
         let receives = daemon.channels.contains { $0.handler != nil }
+        let streams = daemon.channels.contains { $0.stream != nil }
         doc(daemon.description ?? "The `\(daemon.name)` daemon.")
         doc("")
         doc("Process title `\(daemon.title)`; `run()` runs it on this thread, `DaemonThread.start` on a thread of its own.")
@@ -397,12 +435,18 @@ struct Renderer {
                         // thunk per message.
                         r.line("\(wire)(.\(Identifiers.escaped(channel.caseName))) { try handlers.\(Identifiers.escaped(handler))(\(labels)) }")
                     }
+                    r.renderStreamWiring(daemon)
                 }
             } else {
                 r.line()
-                r.doc("Creates the daemon (it receives nothing, so it has no handlers); `run()` opens the channels.")
+                if streams {
+                    r.doc("Creates the daemon (what it receives is streamed, so it has no handlers); `run()` opens the channels.")
+                } else {
+                    r.doc("Creates the daemon (it receives nothing, so it has no handlers); `run()` opens the channels.")
+                }
                 r.block("\(r.a)init(configuration: DaemonConfiguration = DaemonConfiguration()) throws") { r in
                     r.line("self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))")
+                    r.renderStreamWiring(daemon)
                 }
             }
             for channel in daemon.channels {

@@ -26,7 +26,7 @@ struct Validator {
     static let frameKeys = ["name", "type", "swiftType", "repeated", "description"]
     static let daemonKeys = ["title", "description", "channels"]
     static let channelKeys = [
-        "socket", "endpoint", "bind", "subscribe", "message", "send", "recv", "handler", "sender", "hwm", "queue", "linger",
+        "socket", "endpoint", "bind", "subscribe", "message", "send", "recv", "handler", "stream", "sender", "hwm", "queue", "linger",
         "timeout", "drainedBy", "drains", "options", "security", "curveServer", "description",
     ]
     static let optionKeys = ChannelOption.allCases.map(\.schemaKey)
@@ -627,8 +627,34 @@ struct Validator {
             ok = false
         }
 
+        // stream: the received messages go to an AsyncSequence instead of a handler
+        var streamed = false
+        if let streamMember = keys["stream"] {
+            if let value = bool(streamMember) {
+                if value && (channel.recv == nil || [.rep, .req, .router].contains(socket)) {
+                    let reason = channel.recv == nil
+                        ? (socket.canReceive ? "never receives (no `recv` type)" : "is send-only (\(socket.rawValue))")
+                        : socket == .router ? "is a ROUTER (its handler gets the peer to answer)"
+                        : "is \(socket.rawValue) (its handler \(socket == .rep ? "returns the reply" : "gets the reply or the timeout"))"
+                    diagnostics.error("`stream` on channel `\(member.key)`, which \(reason)", at: streamMember.keyLocation)
+                    ok = false
+                } else if value, let handlerMember = keys["handler"] {
+                    diagnostics.error("channel `\(member.key)` has both `stream` and `handler`: a streamed channel has no handler",
+                                      at: handlerMember.keyLocation)
+                    ok = false
+                } else if value {
+                    streamed = true
+                    channel.stream = Naming.streamProperty(member.key)
+                }
+            } else {
+                ok = false
+            }
+        }
+
         // handler
-        if let handlerMember = keys["handler"], let handler = string(handlerMember) {
+        if streamed {
+            // No handler: the client's `<channel>Messages` yields what it receives.
+        } else if let handlerMember = keys["handler"], let handler = string(handlerMember) {
             if channel.recv == nil {
                 let reason = socket.canReceive ? "never receives (no `recv` type)" : "is send-only (\(socket.rawValue))"
                 diagnostics.error("`handler` on channel `\(member.key)`, which \(reason)", at: handlerMember.keyLocation)

@@ -40,6 +40,7 @@ public final class Daemon {
     let blockingThreshold: Duration
     let receiveBatch: Int
     let terminateDrainLimit: Int
+    let streamBuffer: Int
     @exclusivity(unchecked) var channels: [Channel]
     /// What the handle holds weakly (not the daemon: see ``DaemonHandle``).
     let lifetime = DaemonLifetime()
@@ -60,6 +61,7 @@ public final class Daemon {
         blockingThreshold = configuration.blockingThreshold
         receiveBatch = max(1, configuration.receiveBatch)
         terminateDrainLimit = configuration.terminateDrainLimit
+        streamBuffer = max(1, configuration.streamBuffer)
         // The label is the app, not the daemon: the messages name the daemon (the seed's
         // "<Name> has begun processing messages"), and a line should name it once.
         var logger = configuration.makeLogger(spec.app)
@@ -99,6 +101,7 @@ public final class Daemon {
         // Posted work that still runs finds no daemon; a client call that waits (posted, or for
         // room) fails instead of hanging (see DaemonHandle.submit).
         handle.detach()
+        handle.finishStreams(nil)  // a daemon freed without running: its streams end
         for channel in channels {
             let waiters = channel.spaceWaiters
             channel.spaceWaiters = []
@@ -205,10 +208,10 @@ public final class Daemon {
         self.channel(channel, "queuedSends").pendingCount
     }
 
-    /// Whether reading a channel is paused because the channel that drains it (`drainedBy`)
-    /// has its send queue backed up (see ``queuedSends(_:)``).
+    /// Whether reading a channel is paused: the channel that drains it (`drainedBy`) has its
+    /// send queue backed up (see ``queuedSends(_:)``), or its stream buffer is full.
     @usableFromInline package func isReceivePaused(_ channel: Int) -> Bool {
-        self.channel(channel, "isReceivePaused").paused
+        !self.channel(channel, "isReceivePaused").isReading
     }
 
     /// The raw socket of a channel (`nil` when closed). For options and diagnostics; do not

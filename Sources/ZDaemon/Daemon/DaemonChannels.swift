@@ -77,8 +77,8 @@ extension Daemon {
     /// Messages waiting in a channel's own send queue (the socket could not take them yet).
     public func queuedSends(_ channel: some DaemonChannel) -> Int { queuedSends(channel.rawValue) }
 
-    /// Whether reading a channel is paused because the channel that drains it (`drainedBy`) has
-    /// its send queue backed up (see ``queuedSends(_:)``).
+    /// Whether reading a channel is paused: the channel that drains it (`drainedBy`) has its
+    /// send queue backed up (see ``queuedSends(_:)``), or its stream buffer is full.
     public func isReceivePaused(_ channel: some DaemonChannel) -> Bool { isReceivePaused(channel.rawValue) }
 
     /// The raw socket of a channel (`nil` when closed). For options and diagnostics; do not

@@ -47,7 +47,7 @@ extension Daemon {
     }
 
     /// The one receive loop: takes messages while the socket has them, the channel is not
-    /// paused (unless terminating) and its socket has not been replaced by a handler; a receive
+    /// paused by flow control or a full stream buffer (unless terminating) and its socket has not been replaced by a handler; a receive
     /// error ends the batch (a terminated context ends the loop). `handle` returns whether to
     /// go on.
     @inline(__always)
@@ -56,7 +56,7 @@ extension Daemon {
         handle: (Message) -> Bool
     ) -> Int {
         var count = 0
-        while count < limit, !channel.paused || terminating, channel.socket === socket {
+        while count < limit, channel.isReading || terminating, channel.socket === socket {
             let message: Message
             do {
                 guard let next = try receive(socket) else { break }

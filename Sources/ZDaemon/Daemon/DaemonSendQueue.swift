@@ -110,8 +110,14 @@ extension Daemon {
     private func setPaused(_ input: Channel, _ paused: Bool, by output: Channel) {
         input.paused = paused
         logger.info("\(paused ? "Pausing" : "Resuming") receive on: \(input.spec.name) (Buffered: \(output.pendingCount), HWM: \(output.spec.queue))")
-        guard let registration = input.registration else { return }
-        let events = paused ? registration.events.subtracting(.readable) : registration.events.union(.readable)
-        loop.update(registration, events: events)
+        updateReading(input)
+    }
+
+    /// Polls a channel's socket for reading exactly while neither pause (flow control, a full
+    /// stream buffer) applies.
+    func updateReading(_ channel: Channel) {
+        guard let registration = channel.registration else { return }
+        let events = channel.isReading ? registration.events.union(.readable) : registration.events.subtracting(.readable)
+        if events != registration.events { loop.update(registration, events: events) }
     }
 }

@@ -1,0 +1,34 @@
+// Streamed channels: received messages go to an `InboundMessages` buffer for async consumers
+// instead of a handler; a full buffer stops the reading of the socket.
+extension Daemon {
+    /// Streams what `channel` receives: each message is decoded with `decode` on the loop and
+    /// buffered for the consumers of ``InboundMessages`` (see there). Replaces the channel's
+    /// handler. Call it before ``run()``; the stream is reachable from other tasks through the
+    /// ``handle`` (``DaemonClient/messages(_:as:)``).
+    package func stream<Message: Sendable>(_ index: Int, decode: @escaping (ReceivedFrames) throws -> Message)
+        -> InboundMessages<Message>
+    {
+        let channel = receivingChannel(index, "stream")
+        let handle = self.handle
+        let buffer = InboundBuffer<Message>(capacity: streamBuffer) {
+            _ = handle.submit { daemon in daemon?.resumeReading(index) }
+        }
+        // unowned(unsafe): the handler is the channel's own, released at shutdown.
+        channel.handler = .receiveBorrowed { [unowned(unsafe) self, unowned(unsafe) channel] frames in
+            if !buffer.push(try decode(frames)) {
+                channel.streamFull = true
+                self.updateReading(channel)
+            }
+        }
+        handle.registerStream(buffer, channel: index)
+        return InboundMessages(buffer)
+    }
+
+    /// A consumer has emptied half the stream buffer of the channel at `index`: read again.
+    private func resumeReading(_ index: Int) {
+        let channel = channels[index]
+        guard channel.streamFull else { return }
+        channel.streamFull = false
+        updateReading(channel)
+    }
+}
