@@ -92,7 +92,7 @@ final class WorkerHandlers: MyZmq.MyWorkerHandlers {
 }
 
 @main
-struct MyZmqCommand: ParsableCommand {
+struct MyZmqCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "my-zmq",
         abstract: "The seed's example: one MyServer and four MyWorker processes of the my_zmq app.",
@@ -115,9 +115,9 @@ struct MyZmqCommand: ParsableCommand {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
     }
 
-    func run() throws {
+    func run() async throws {
         let interval = Duration.milliseconds(Int64((interval * 1000).rounded()))
-        try DaemonProcess.run(
+        try await DaemonProcess.run(
             process,
             daemons: [
                 // Workers first: the launcher waits until they are ready before starting the server.

@@ -77,11 +77,17 @@ public struct DaemonProgram: Sendable {
 /// configuration, 69 when a socket cannot bind or connect, 1 otherwise (64, usage, comes from
 /// swift-argument-parser before this runs).
 public enum DaemonProcess {
-    /// Runs the process described by `options` for the daemon types `programs`. Returns when
-    /// everything has ended well (exit 0); otherwise throws an `ExitCode` for
-    /// swift-argument-parser to exit with, after printing the reason on stderr.
-    public static func run(_ options: ProcessOptions, daemons programs: [DaemonProgram]) throws {
-        let status = execute(options, programs: programs)
+    /// Runs the process described by `options` for the daemon types `programs`, from an
+    /// `AsyncParsableCommand`'s `run()`. Returns when everything has ended well (exit 0);
+    /// otherwise throws an `ExitCode` for swift-argument-parser to exit with, after printing the
+    /// reason on stderr.
+    ///
+    /// No thread of the cooperative pool waits: a daemon runs on a thread of its own while this
+    /// suspends. The launcher, a supervisor loop that waits for signals and children
+    /// (`sigtimedwait`), and `--send-control` run on the main thread, which the async command
+    /// leaves idle; from there they also set the process name.
+    public static func run(_ options: ProcessOptions, daemons programs: [DaemonProgram]) async throws {
+        let status = await execute(options, programs: programs)
         if status != 0 { throw ExitCode(status) }
     }
 
@@ -106,7 +112,7 @@ public enum DaemonProcess {
         }
     }
 
-    static func execute(_ options: ProcessOptions, programs: [DaemonProgram]) -> Int32 {
+    static func execute(_ options: ProcessOptions, programs: [DaemonProgram]) async -> Int32 {
         let specs = programs.map(\.spec)
         let configuration: RuntimeConfiguration
         do {
@@ -122,19 +128,21 @@ public enum DaemonProcess {
             return ExitStatus.configuration
         }
         if let command = options.sendControl {
-            return sendControl(command, options: options, configuration: configuration, programs: programs)
+            return await onThread(named: "send-control") {
+                sendControl(command, options: options, configuration: configuration, programs: programs)
+            }
         }
         if let name = options.daemon {
             guard let program = programs.first(where: { $0.spec.name == name }) else {
                 report("\(programName): error: --daemon \(name): no such daemon (known: \(specs.map(\.name).joined(separator: ", ")))")
                 return ExitStatus.usage
             }
-            return runOne(program, options: options, configuration: configuration)
+            return await runOne(program, options: options, configuration: configuration)
         }
         if programs.count == 1, programs[0].instances == 1 {
-            return runOne(programs[0], options: options, configuration: configuration)
+            return await runOne(programs[0], options: options, configuration: configuration)
         }
-        return Launcher.run(options: options, configuration: configuration, programs: programs)
+        return await onThread(named: "launcher") { Launcher.run(options: options, configuration: configuration, programs: programs) }
     }
 
     static func sendControl(
@@ -158,19 +166,30 @@ public enum DaemonProcess {
         }
     }
 
-    /// Sets the OS name of the calling thread; from the main thread this is the process name
-    /// in `/proc/<pid>/comm`, `ps` and `top` (Linux keeps the first 15 bytes).
+    /// Sets the process name in `/proc/<pid>/comm`, `ps` and `top` (Linux keeps the first 15
+    /// bytes), from any thread: it is the main thread's name, written through `/proc/self/comm`.
     public static func setProcessName(_ title: String) {
         #if os(Linux)
-            var bytes = Array(title.utf8.prefix(15))
-            bytes.append(0)
-            bytes.withUnsafeBufferPointer { buffer in
-                _ = processControl(15 /* PR_SET_NAME */, UInt(bitPattern: Int(bitPattern: buffer.baseAddress)))
-            }
+            let bytes = Array(title.utf8.prefix(15))
+            let fd = open("/proc/self/comm", O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { return }
+            _ = bytes.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
         #endif
     }
 
-    static func runOne(_ program: DaemonProgram, options: ProcessOptions, configuration: RuntimeConfiguration) -> Int32 {
+    /// Runs blocking work (the launcher's supervisor loop, `--send-control`'s wait for
+    /// subscribers) on a thread of its own and suspends until it returns, so that no thread of
+    /// the cooperative pool waits.
+    static func onThread<T: Sendable>(named name: String, _ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: body()) }
+            thread.name = name
+            thread.start()
+        }
+    }
+
+    static func runOne(_ program: DaemonProgram, options: ProcessOptions, configuration: RuntimeConfiguration) async -> Int32 {
         let title = options.title ?? DaemonProgram.title(program.spec.title, instance: options.instance, of: program.instances)
         setProcessName(title)
         ProcessLogging.install(configuration.logging, processName: title)
@@ -199,18 +218,9 @@ public enum DaemonProcess {
         let service = ProcessDaemonService(
             program: program, context: context, control: configuration.control.endpoint,
             logger: Logger(label: label), configPath: options.config, readyDescriptor: readyFD)
-        let outcome = Mutex<(any Error)?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do {
-                try await service.runWithSignals()
-            } catch {
-                outcome.withLock { $0 = error }
-            }
-            done.signal()
-        }
-        done.wait()
-        if let error = outcome.withLock({ $0 }) {
+        do {
+            try await service.runWithSignals()
+        } catch {
             report("\(programName): error: \(title) \(program.spec.name): \(error)")
             return status(for: error)
         }

@@ -40,10 +40,9 @@ public enum Launcher {
         let logger = Logger(label: options.logHandler)
         signal(SIGPIPE, SIG_IGN)
 
-        var blocked = sigset_t()
-        sigemptyset(&blocked)
-        for signal in forwarded + [SIGCHLD] { sigaddset(&blocked, signal) }
-        pthread_sigmask(SIG_BLOCK, &blocked, nil)
+        // Caught wherever they are delivered and queued for this loop; SIGCHLD wakes it to reap.
+        let signals = SignalQueue(forwarded + [SIGCHLD])
+        defer { signals.cancel() }
 
         var running: [pid_t: Child] = [:]
         var restarts: [(deadline: Double, child: Child)] = []
@@ -85,11 +84,7 @@ public enum Launcher {
             }
         }
 
-        func pendingStop() -> Bool {
-            var pending = sigset_t()
-            sigpending(&pending)
-            return sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1
-        }
+        func pendingStop() -> Bool { signals.contains(SIGINT) || signals.contains(SIGTERM) }
 
         // Start each daemon type, waiting for the previous type's processes to be ready.
         for (index, program) in programs.enumerated() where !stopping && !pendingStop() {
@@ -108,13 +103,9 @@ public enum Launcher {
         }
 
         while !running.isEmpty || (!restarts.isEmpty && !stopping) {
-            var timeout = timespec(tv_sec: 1, tv_nsec: 0)
-            if let next = restarts.map(\.deadline).min() {
-                let wait = max(0, min(1, next - now()))
-                timeout = timespec(tv_sec: Int(wait), tv_nsec: Int((wait - wait.rounded(.down)) * 1e9))
-            }
-            let signal = sigtimedwait(&blocked, nil, &timeout)
-            if signal > 0, signal != SIGCHLD { handle(signal: signal) }
+            var wait = 1.0
+            if let next = restarts.map(\.deadline).min() { wait = max(0, min(1, next - now())) }
+            if let signal = signals.next(timeout: wait), signal != SIGCHLD { handle(signal: signal) }
             // Reap every child that ended.
             while true {
                 var status: Int32 = 0
@@ -185,6 +176,42 @@ public enum Launcher {
             }
         }
         for descriptor in open { close(descriptor) }
+    }
+
+    /// Signals caught (``TerminationSignals/watch(_:_:)``) and queued for the launcher's loop.
+    final class SignalQueue: @unchecked Sendable {
+        // `queue` is guarded by `condition`.
+        private let condition = NSCondition()
+        private var queue: [Int32] = []
+        private var watch: SignalWatch?
+
+        init(_ signals: [Int32]) {
+            watch = TerminationSignals.watch(signals) { [weak self] signal in self?.append(signal) }
+        }
+
+        private func append(_ signal: Int32) {
+            condition.withLock {
+                queue.append(signal)
+                condition.broadcast()
+            }
+        }
+
+        /// The oldest signal not taken yet, waiting up to `timeout` seconds for one.
+        func next(timeout: Double) -> Int32? {
+            let deadline = Date(timeIntervalSinceNow: timeout)
+            condition.lock()
+            defer { condition.unlock() }
+            while queue.isEmpty {
+                if !condition.wait(until: deadline) { break }
+            }
+            return queue.isEmpty ? nil : queue.removeFirst()
+        }
+
+        /// Whether `signal` is queued and not taken yet.
+        func contains(_ signal: Int32) -> Bool { condition.withLock { queue.contains(signal) } }
+
+        /// Stops catching the signals (their previous dispositions come back).
+        func cancel() { watch?.cancel() }
     }
 
     /// Why a child could not be started.

@@ -14,7 +14,7 @@ struct BadInputTests {
 
     /// Runs my-zmq to its end; returns the status and the output lines.
     func run(_ arguments: [String]) throws -> (Int32?, [String]) {
-        let child = try Child(myZmq, arguments)
+        let child = try ChildProcess(myZmq, arguments)
         let status = child.waitForExit(timeout: 30)
         return (status, child.lines)
     }
@@ -70,7 +70,7 @@ struct BadInputTests {
             "--set MyWorker.job.endpoint=tcp://localhost:http: error: bad endpoint 'tcp://localhost:http': the port must be 1-65535 or *"
         ])
         let scratch = try ScratchDirectory(prefix: "zgen-it")
-        let child = try Child(myZmq, ["-c", schemaINI], environment: ["ZGEN_MYSERVER_BROADCAST_ENDPOINT": "nowhere"])
+        let child = try ChildProcess(myZmq, ["-c", schemaINI], environment: ["ZGEN_MYSERVER_BROADCAST_ENDPOINT": "nowhere"])
         #expect(child.waitForExit() == 78)
         #expect(child.lines.first?.hasPrefix("environment variable ZGEN_MYSERVER_BROADCAST_ENDPOINT: error: bad endpoint 'nowhere'") == true)
         _ = scratch

@@ -57,7 +57,7 @@ struct MyZmqExampleTests {
 
     func runExample(config: String) throws {
         let scratch = try ScratchDirectory(prefix: "zgen-it")
-        let child = try Child(myZmq, ["-c", config, "--interval", "0.3"] + scratch.exampleOverrides)
+        let child = try ChildProcess(myZmq, ["-c", config, "--interval", "0.3"] + scratch.exampleOverrides)
         let status = child.waitForExit(timeout: 60)
         #expect(status == 0, "output:\n\(child.lines.joined(separator: "\n"))")
         checkTranscript(child.lines)
@@ -82,7 +82,7 @@ struct MyZmqExampleTests {
     func sigtermMidStream() throws {
         let scratch = try ScratchDirectory(prefix: "zgen-it")
         let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
-        let child = try Child(myZmq, ["-c", config, "--interval", "0.5"] + scratch.exampleOverrides)
+        let child = try ChildProcess(myZmq, ["-c", config, "--interval", "0.5"] + scratch.exampleOverrides)
         #expect(child.waitForLine(containing: "Received job: ['This is message #1']"), "\(child.lines)")
         child.signal(SIGTERM)
         let status = child.waitForExit()
@@ -98,9 +98,9 @@ struct MyZmqExampleTests {
     func controlTerm() throws {
         let scratch = try ScratchDirectory(prefix: "zgen-it")
         let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
-        let child = try Child(myZmq, ["-c", config, "--interval", "30"] + scratch.exampleOverrides)
+        let child = try ChildProcess(myZmq, ["-c", config, "--interval", "30"] + scratch.exampleOverrides)
         #expect(child.waitForLine(containing: "MyServer has begun processing messages"), "\(child.lines)")
-        let sender = try Child(myZmq, ["-c", config, "--send-control", "TERM"] + scratch.exampleOverrides)
+        let sender = try ChildProcess(myZmq, ["-c", config, "--send-control", "TERM"] + scratch.exampleOverrides)
         #expect(sender.waitForExit() == 0, "\(sender.lines)")
         let status = child.waitForExit()
         let lines = child.lines
@@ -113,7 +113,7 @@ struct MyZmqExampleTests {
     func launcherReportsKilledChild() throws {
         let scratch = try ScratchDirectory(prefix: "zgen-it")
         let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
-        let child = try Child(myZmq, ["-c", config, "--interval", "30"] + scratch.exampleOverrides)
+        let child = try ChildProcess(myZmq, ["-c", config, "--interval", "30"] + scratch.exampleOverrides)
         #expect(child.waitForLine(containing: "MyServer has begun processing messages"), "\(child.lines)")
         let victim = try #require(childProcess(of: child.pid, named: "(my:worker:2)"))
         kill(victim, SIGKILL)
@@ -129,7 +129,7 @@ struct MyZmqExampleTests {
     func launcherRestartsOnFailure() throws {
         let scratch = try ScratchDirectory(prefix: "zgen-it")
         let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
-        let child = try Child(
+        let child = try ChildProcess(
             myZmq, ["-c", config, "--interval", "30", "--workers", "2", "--restart", "on-failure"] + scratch.exampleOverrides)
         #expect(child.waitForLine(containing: "MyServer has begun processing messages"), "\(child.lines)")
         let victim = try #require(childProcess(of: child.pid, named: "(my:worker:1)"))
@@ -146,7 +146,7 @@ struct MyZmqExampleTests {
         let scratch = try ScratchDirectory(prefix: "zgen-it")
         let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
         let title = "(my:worker:long-title)"
-        let child = try Child(myZmq, ["-c", config, "--daemon", "MyWorker", "-t", title] + scratch.exampleOverrides)
+        let child = try ChildProcess(myZmq, ["-c", config, "--daemon", "MyWorker", "-t", title] + scratch.exampleOverrides)
         #expect(child.waitForLine(containing: "MyWorker has begun processing messages"), "\(child.lines)")
         let comm = try String(contentsOfFile: "/proc/\(child.pid)/comm", encoding: .utf8)
         #expect(comm == String(title.utf8.prefix(15))! + "\n")
@@ -166,7 +166,7 @@ struct MyZmqExampleTests {
         #expect(quiet != original)
         let config = scratch.file("app.ini")
         try quiet.write(toFile: config, atomically: true, encoding: .utf8)
-        let child = try Child(myZmq, ["-c", config, "--daemon", "MyServer", "--interval", "0.4"] + scratch.exampleOverrides)
+        let child = try ChildProcess(myZmq, ["-c", config, "--daemon", "MyServer", "--interval", "0.4"] + scratch.exampleOverrides)
         // The server's bound ipc endpoint appears once it has opened its channels (signal handlers are installed before).
         #expect(eventually(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: scratch.file("job")) })
         #expect(child.lines.isEmpty, "\(child.lines)")
@@ -184,7 +184,7 @@ struct MyZmqExampleTests {
     func sigusr1Dump() throws {
         let scratch = try ScratchDirectory(prefix: "zgen-it")
         let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
-        let child = try Child(myZmq, ["-c", config, "--daemon", "MyServer", "--interval", "0.3"] + scratch.exampleOverrides)
+        let child = try ChildProcess(myZmq, ["-c", config, "--daemon", "MyServer", "--interval", "0.3"] + scratch.exampleOverrides)
         #expect(child.waitForLine(containing: "Sending job: This is message #1"))
         child.signal(SIGUSR1)
         #expect(child.waitForLine(containing: "MyServer channel job PUSH bind ipc://"), "\(child.lines)")

@@ -15,8 +15,8 @@ struct PyZMQInteropTests {
     let schemaINI = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
     init() throws { myZmq = try executable("my-zmq") }
 
-    func python(_ script: String, _ arguments: [String]) throws -> Child {
-        try Child(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-u", "-c", script] + arguments)
+    func python(_ script: String, _ arguments: [String]) throws -> ChildProcess {
+        try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-u", "-c", script] + arguments)
     }
 
     @Test("pyzmq PUSH and PUB reach a generated MyWorker")
@@ -43,7 +43,7 @@ struct PyZMQInteropTests {
             """
         let peer = try python(script, [scratch.endpoint("job"), scratch.endpoint("broadcast")])
         #expect(peer.waitForLine(containing: "bound"), "\(peer.lines)")
-        let worker = try Child(myZmq, ["-c", schemaINI, "--daemon", "MyWorker"] + scratch.exampleOverrides)
+        let worker = try ChildProcess(myZmq, ["-c", schemaINI, "--daemon", "MyWorker"] + scratch.exampleOverrides)
         let status = worker.waitForExit()
         peer.signal(SIGKILL)
         #expect(status == 0, "\(worker.lines)")
@@ -81,7 +81,7 @@ struct PyZMQInteropTests {
             """
         let peer = try python(script, [scratch.endpoint("job"), scratch.endpoint("broadcast")])
         #expect(peer.waitForLine(containing: "connected"), "\(peer.lines)")
-        let server = try Child(myZmq, ["-c", schemaINI, "--daemon", "MyServer", "--interval", "0.3"] + scratch.exampleOverrides)
+        let server = try ChildProcess(myZmq, ["-c", schemaINI, "--daemon", "MyServer", "--interval", "0.3"] + scratch.exampleOverrides)
         #expect(server.waitForExit() == 0, "\(server.lines)")
         #expect(peer.waitForExit() == 0, "\(peer.lines)")
         let received = peer.lines.filter { !$0.hasPrefix("connected") }

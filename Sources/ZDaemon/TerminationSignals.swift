@@ -1,0 +1,187 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// SIGINT and SIGTERM as a graceful end, for daemons hosted without the process layer
+/// (`ZDaemonProcess`, which handles them itself) or a `ServiceGroup` (whose
+/// `gracefulShutdownSignals` do).
+///
+/// From async code, run the app in ``cancelling(on:_:)``: the first signal cancels it, so every
+/// daemon it runs with `DaemonThread.run` terminates gracefully (logs terminating, handles what
+/// is queued, flushes); a second signal ends the process at once, as the default action would.
+///
+/// ```swift
+/// try await TerminationSignals.cancelling {
+///     try await withThrowingTaskGroup(of: Void.self) { group in … }
+/// }
+/// ```
+///
+/// On a plain thread, ``watch(_:_:)`` calls an action per signal: `{ _ in handle.terminate() }`.
+///
+/// Signals are caught with a handler that writes to a pipe, and the actions run on a thread of
+/// their own, so they may do anything (an action is not called in signal context). While a watch is
+/// active its signals do not end the process; when the last watch of a signal is cancelled, the
+/// disposition it had before comes back.
+public enum TerminationSignals {
+    /// SIGINT (Ctrl-C) and SIGTERM (`kill`, systemd, Kubernetes).
+    public static let defaults: [Int32] = [SIGINT, SIGTERM]
+
+    /// Calls `action` with the signal number, on a thread of its own, each time one of `signals`
+    /// arrives, until the returned watch is cancelled.
+    public static func watch(_ signals: [Int32] = defaults, _ action: @escaping @Sendable (Int32) -> Void) -> SignalWatch {
+        SignalDispatcher.shared.add(signals: Set(signals), action: action)
+    }
+
+    /// Runs `body` in a task of its own; the first of `signals` cancels it (and with it the daemons
+    /// it runs with `DaemonThread.run`, which terminate gracefully), a second one ends the process
+    /// as the signal's default action does. Cancelling the calling task cancels `body` too.
+    /// Returns or rethrows what `body` does.
+    public static func cancelling<R: Sendable>(on signals: [Int32] = defaults,
+                                               _ body: @escaping @Sendable () async throws -> R) async throws -> R {
+        // The watch comes first, so that no signal arrives between the start of `body` and it.
+        let state = Mutex<(task: Task<R, any Error>?, signals: Int)>((nil, 0))
+        let watch = watch(signals) { signal in
+            let (task, count) = state.withLock { state in
+                state.signals += 1
+                return (state.task, state.signals)
+            }
+            if count == 1 { task?.cancel() } else { SignalDispatcher.endProcess(by: signal) }
+        }
+        let task = Task { try await body() }
+        let signalled = state.withLock { state in
+            state.task = task
+            return state.signals > 0
+        }
+        if signalled { task.cancel() }
+        defer { watch.cancel() }
+        return try await withTaskCancellationHandler {
+            try await task.value
+        } onCancel: {
+            task.cancel()
+        }
+    }
+}
+
+/// An active ``TerminationSignals/watch(_:_:)``; `cancel()` ends it.
+public final class SignalWatch: Sendable {
+    let id: Int
+
+    init(id: Int) { self.id = id }
+
+    /// Stops calling the action; the signals it watched get their previous disposition back once
+    /// no other watch has them. Calling it again has no effect.
+    public func cancel() { SignalDispatcher.shared.remove(id) }
+}
+
+/// The write end of the pipe the signal handler writes to (-1 before the first watch).
+private let signalPipeWrite = Atomic<Int32>(-1)
+
+/// The signal handler: one byte (the signal number) down the pipe, nothing else (async-signal-safe).
+private let writeSignalToPipe: @convention(c) (Int32) -> Void = { signal in
+    let saved = errno
+    var byte = UInt8(truncatingIfNeeded: signal)
+    _ = write(signalPipeWrite.load(ordering: .relaxed), &byte, 1)
+    errno = saved
+}
+
+/// The process's one signal pipe and reader thread, and the active watches.
+final class SignalDispatcher: Sendable {
+    static let shared = SignalDispatcher()
+
+    private struct Watch {
+        let signals: Set<Int32>
+        let action: @Sendable (Int32) -> Void
+    }
+
+    private struct State {
+        var started = false
+        var nextID = 0
+        var watches: [Int: Watch] = [:]
+        /// The disposition each caught signal had before its first watch.
+        var previous: [Int32: sigaction] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    func add(signals: Set<Int32>, action: @escaping @Sendable (Int32) -> Void) -> SignalWatch {
+        state.withLock { state in
+            if !state.started {
+                startReader()
+                state.started = true
+            }
+            state.nextID += 1
+            state.watches[state.nextID] = Watch(signals: signals, action: action)
+            for signal in signals where state.previous[signal] == nil {
+                var action = sigaction()
+                #if canImport(Glibc)
+                    action.__sigaction_handler.sa_handler = writeSignalToPipe
+                #else
+                    action.__sigaction_u.__sa_handler = writeSignalToPipe
+                #endif
+                action.sa_flags = SA_RESTART
+                sigemptyset(&action.sa_mask)
+                var old = sigaction()
+                sigaction(signal, &action, &old)
+                state.previous[signal] = old
+            }
+            return SignalWatch(id: state.nextID)
+        }
+    }
+
+    func remove(_ id: Int) {
+        state.withLock { state in
+            guard let removed = state.watches.removeValue(forKey: id) else { return }
+            for signal in removed.signals where !state.watches.values.contains(where: { $0.signals.contains(signal) }) {
+                if var old = state.previous.removeValue(forKey: signal) { sigaction(signal, &old, nil) }
+            }
+        }
+    }
+
+    /// Ends the process as `signal`'s default action does (a second Ctrl-C while shutting down).
+    static func endProcess(by number: Int32) -> Never {
+        var action = sigaction()
+        #if canImport(Glibc)
+            action.__sigaction_handler.sa_handler = SIG_DFL
+        #else
+            action.__sigaction_u.__sa_handler = SIG_DFL
+        #endif
+        sigaction(number, &action, nil)
+        kill(getpid(), number)
+        _exit(128 + number)
+    }
+
+    /// Creates the pipe and the thread that reads it and runs the actions.
+    private func startReader() {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)  // a full pipe never blocks the handler
+        signalPipeWrite.store(fds[1], ordering: .relaxed)
+        let readFD = fds[0]
+        let thread = Thread { [self] in
+            // This thread takes any signal, so a caught one reaches the handler even when every
+            // other thread blocks it (threads of the cooperative pool do, and threads they start).
+            var all = sigset_t()
+            sigfillset(&all)
+            pthread_sigmask(SIG_UNBLOCK, &all, nil)
+            var byte: UInt8 = 0
+            while true {
+                let count = read(readFD, &byte, 1)
+                if count < 0 && errno == EINTR { continue }
+                guard count == 1 else { return }
+                let signal = Int32(byte)
+                let actions = state.withLock { state in
+                    state.watches.sorted { $0.key < $1.key }.filter { $0.value.signals.contains(signal) }.map(\.value.action)
+                }
+                for action in actions { action(signal) }
+            }
+        }
+        thread.name = "zdaemon.signals"
+        thread.start()
+    }
+}
