@@ -28,6 +28,14 @@ public struct DaemonClient<D: TypedDaemon>: Sendable {
 
     init(_ handle: DaemonHandle) { self.handle = handle }
 
+    /// The typed client of the daemon behind `handle`, which must run a `D` (a hosting layer that
+    /// created it from a `D`, such as `DaemonService`, knows); `nil` when `handle`'s daemon is not
+    /// named as `D.spec` is.
+    public init?(unchecked handle: DaemonHandle) {
+        guard handle.name == D.spec.name else { return nil }
+        self.handle = handle
+    }
+
     /// Runs `body` on the loop with the typed daemon and returns what it returns (or throws
     /// what it throws). Throws ``DaemonFinishedError`` when the daemon has finished.
     public func withDaemon<R: Sendable>(_ body: @escaping @Sendable (D) throws -> R) async throws -> R {
@@ -141,5 +149,40 @@ extension TypedDaemon {
     /// await ``DaemonClient/started()`` for its channels to be open).
     public static func start(name: String, _ make: @escaping @Sendable () throws -> Self) async throws -> DaemonClient<Self> {
         DaemonClient(try await DaemonThread.start(name: name, make))
+    }
+
+    /// Runs the daemon made by `make` on a thread of its own for as long as `body` runs, the
+    /// structured way (as grpc-swift's `withGRPCServer`): once its channels are open, `body` gets
+    /// its typed client; when `body` returns or throws (a cancelled task makes waiting sends throw
+    /// and streams end), the daemon terminates gracefully — it handles what is queued and flushes
+    /// its sends — and this returns after it has finished.
+    ///
+    /// Throws `make`'s error, or the one opening the channels failed with (such as
+    /// `bind tcp://127.0.0.1:9090: Address already in use`) without running `body`; then `body`'s
+    /// error; then the error the daemon's run ended with.
+    ///
+    /// ```swift
+    /// try await MyZmq.MyServer.withRunning(name: "server", { try MyZmq.MyServer() }) { server in
+    ///     try await server.send { try $0.sendJob(MyZmq.Text(text: "work")) }
+    /// }
+    /// ```
+    public static func withRunning<R>(name: String, _ make: @escaping @Sendable () throws -> Self,
+                                      _ body: (DaemonClient<Self>) async throws -> R) async throws -> R {
+        let client = try await start(name: name, make)
+        await client.started()
+        if client.handle.isFinished {
+            throw client.handle.error ?? DaemonFinishedError(daemon: client.handle.name)
+        }
+        let result: Result<R, any Error>
+        do {
+            result = .success(try await body(client))
+        } catch {
+            result = .failure(error)
+        }
+        client.terminate()
+        await client.handle.finished()
+        let value = try result.get()
+        if let error = client.handle.error { throw error }
+        return value
     }
 }

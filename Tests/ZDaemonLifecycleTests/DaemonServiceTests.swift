@@ -45,3 +45,49 @@ struct DaemonServiceTests {
         try await task.value
     }
 }
+
+/// A typed daemon for the service's client: one PULL channel on a fresh inproc endpoint.
+struct ServicePull: TypedDaemon {
+    enum Channel: Int, DaemonChannel, CaseIterable { case input }
+    static let spec = DaemonSpec(name: "ServicePull", title: "(service-pull)", app: "test", channels: [
+        ChannelSpec(name: "input", socket: .pull, endpoints: ["inproc://replaced"], bind: true),
+    ])
+    let daemon: Daemon
+    init(wrapping daemon: Daemon) { self.daemon = daemon }
+}
+
+extension DaemonServiceTests {
+    @Test("other tasks reach the service's daemon through its typed client once it runs; another type is refused")
+    func serviceExposesItsClient() async throws {
+        let service = DaemonService(name: "typed") {
+            var configuration = DaemonConfiguration()
+            ServicePull.override(.input, with: ChannelOverride(endpoints: [bindEndpoint(.inproc)]), in: &configuration)
+            return ServicePull(wrapping: try Daemon(spec: ServicePull.spec, configuration: configuration))
+        }
+        let task = Task { try await service.run() }
+        let client = try await service.client(ServicePull.self)
+        await client.started()
+        #expect(try await client.withDaemon { $0.counters(.input) } == ChannelCounters())
+        #expect(try await service.handle().name == "ServicePull")
+        await #expect(throws: DaemonServiceTypeError(requested: "OtherPull")) { try await service.client(OtherPull.self) }
+        task.cancel()
+        try await task.value
+        await #expect(throws: DaemonFinishedError(daemon: "ServicePull")) { try await client.withDaemon { _ in } }
+    }
+
+    @Test("a daemon that cannot be created: the service throws, and so does a task waiting for its handle")
+    func creationFailureReachesWaiters() async throws {
+        let service = DaemonService(name: "broken") { () throws -> Daemon in throw ZDaemonError("no daemon today") }
+        let waiter = Task { try await service.handle() }
+        await #expect(throws: ZDaemonError("no daemon today")) { try await service.run() }
+        await #expect(throws: ZDaemonError("no daemon today")) { try await waiter.value }
+    }
+}
+
+/// Another typed daemon, which the service above does not run.
+struct OtherPull: TypedDaemon {
+    enum Channel: Int, DaemonChannel, CaseIterable { case input }
+    static let spec = ServicePull.spec
+    let daemon: Daemon
+    init(wrapping daemon: Daemon) { self.daemon = daemon }
+}

@@ -281,3 +281,46 @@ func residentBytes() -> Int {
     let fields = text.split(separator: " ")
     return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
 }
+
+@Suite("withRunning: a daemon for the duration of a body")
+struct WithRunningTests {
+    @Test("the daemon runs while the body does, then terminates gracefully: what the body sent is flushed")
+    func theDaemonEndsWithTheBody() async throws {
+        let endpoint = bindEndpoint(.inproc)
+        var sinkSettings = DaemonConfiguration()
+        Streams.Sink.override(.jobs, with: ChannelOverride(endpoints: [endpoint]), in: &sinkSettings)
+        var feederSettings = DaemonConfiguration()
+        Streams.Feeder.override(.jobs, with: ChannelOverride(endpoints: [endpoint], bind: false), in: &feederSettings)  // to the sink
+        Streams.Feeder.override(.notices, with: ChannelOverride(endpoints: [bindEndpoint(.inproc)]), in: &feederSettings)
+        let (sinkConfiguration, feederConfiguration) = (sinkSettings, feederSettings)
+        let received = try await Streams.Sink.withRunning(name: "sink", { try Streams.Sink(configuration: sinkConfiguration) }) { sink in
+            let feeder = try await Streams.Feeder.withRunning(name: "feeder", { try Streams.Feeder(configuration: feederConfiguration) }) { feeder in
+                for sequence in 0..<3 { try await feeder.send { try $0.sendJobs(StreamTests.job(sequence)) } }
+                return feeder
+            }
+            #expect(feeder.handle.isFinished && feeder.handle.error == nil)
+            var received: [Int] = []
+            for try await job in sink.jobsMessages {
+                received.append(Int(job.sequence))
+                if received.count == 3 { break }
+            }
+            return received
+        }
+        #expect(received == [0, 1, 2])
+    }
+
+    @Test("a daemon whose channel cannot open throws that error, and the body does not run")
+    func anOccupiedPortThrows() async throws {
+        let holder = try Socket(.pull, linger: 0)
+        defer { holder.close(linger: 0) }
+        let endpoint = try holder.bind("tcp://127.0.0.1:*")
+        var settings = DaemonConfiguration()
+        Streams.Sink.override(.jobs, with: ChannelOverride(endpoints: [endpoint]), in: &settings)
+        let configuration = settings
+        let ran = Box(false)
+        await #expect(throws: ZMQError.self) {
+            try await Streams.Sink.withRunning(name: "sink", { try Streams.Sink(configuration: configuration) }) { _ in ran.update { $0 = true } }
+        }
+        #expect(!ran.get)
+    }
+}
