@@ -68,6 +68,33 @@ public enum Bench {
         }
     }
 
+    /// Receives a stream of payloads into an AsyncSequence, read by a task.
+    ///
+    /// Process title `(zbench:stream)`; `run()` runs it on this thread, `DaemonThread.start` on a thread of its own.
+    public struct StreamSink: TypedDaemon {
+        /// The channels, in the schema's order.
+        public enum Channel: Int, DaemonChannel, CaseIterable {
+            /// `input`: PULL, binds inproc://zbench-stream; receives `Payload`, streamed (`inputMessages`).
+            case input
+        }
+
+        /// The channel table the runtime opens (what the schema leaves out has the runtime's default).
+        public static let spec = DaemonSpec(name: "StreamSink", title: "(zbench:stream)", app: app, channels: [
+            ChannelSpec(name: "input", socket: .pull, endpoints: ["inproc://zbench-stream"], bind: true, hwm: 0),
+        ], description: "Receives a stream of payloads into an AsyncSequence, read by a task.")
+
+        /// The runtime daemon underneath.
+        public let daemon: Daemon
+        /// The typed view of `daemon`, which was created from `spec`.
+        public init(wrapping daemon: Daemon) { self.daemon = daemon }
+
+        /// Creates the daemon (what it receives is streamed, so it has no handlers); `run()` opens the channels.
+        public init(configuration: DaemonConfiguration = DaemonConfiguration()) throws {
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
+            streamMessages(.input, as: Payload.self)
+        }
+    }
+
     /// What `Subscriber` does with what it receives: conform a class of yours. Every receiving channel
     /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
     public protocol SubscriberHandlers: AnyObject {
@@ -191,4 +218,11 @@ public enum Bench {
             try daemon.send(message.encodeFrames(), on: Channel.echo)
         }
     }
+}
+
+/// The streamed channels of `StreamSink`: `for try await message in client.<channel>Messages { … }`.
+extension DaemonClient where D == Bench.StreamSink {
+    /// The `Payload` messages received on `input` (PULL, binds inproc://zbench-stream), in order; bounded:
+    /// while the consumers lag, the daemon stops reading the socket (see `InboundMessages`).
+    public var inputMessages: InboundMessages<Bench.Payload> { messages(.input) }
 }

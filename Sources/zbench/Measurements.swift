@@ -342,3 +342,33 @@ func sendCost(fromTask: Bool, count: Int) throws -> Double {
     }
     return seconds / Double(count)
 }
+
+// MARK: Receiving: a handler on the loop, or a task reading the channel's stream
+
+/// Messages per second through a streamed channel (`Bench.StreamSink`, `"stream": true`) read by
+/// a task with `for try await`, from the C sender: the handler figure's counterpart.
+func throughputStream(_ transport: Transport, size: Int, count: Int) throws -> Double {
+    let context = try ZMQContext()
+    let configuration = quietConfiguration(
+        Bench.StreamSink.self, context: context, overrides: [.input: ChannelOverride(endpoints: [transport.endpoint("stream")], bind: true)])
+    let handle = try DaemonThread.start(name: "zbench-stream") { try Bench.StreamSink(configuration: configuration) }
+    guard let client = DaemonClient<Bench.StreamSink>(unchecked: handle) else { throw BenchError("not a StreamSink") }
+    let bound = try boundEndpoint(handle, Bench.StreamSink.Channel.input, "StreamSink")
+    let outcome = Outcome()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        var timer = StreamTimer(expected: count, outcome: outcome)
+        do {
+            for try await message in client.inputMessages where timer.count(message) { break }
+        } catch {}
+        done.signal()
+    }
+    let sender = try startSender(context, [bound], size: size, count: count, publish: false)
+    done.wait()  // this thread is not the cooperative pool's
+    handle.terminate()
+    _ = handle.waitUntilFinished()
+    guard zb_join(sender) == 0, let seconds = outcome.seconds, seconds > 0 else {
+        throw BenchError("stream throughput run failed: \(handle.error.map { "\($0)" } ?? "no result")")
+    }
+    return Double(count) / seconds
+}

@@ -86,6 +86,12 @@ struct SendingRow: Codable {
     var taskNanoseconds: Double
 }
 
+struct ReceivingRow: Codable {
+    var messages: Int
+    var handlerNanoseconds: Double
+    var streamNanoseconds: Double
+}
+
 struct MemoryRow: Codable {
     var messages: Int
     var rssMiB: Double
@@ -140,6 +146,7 @@ struct Report: Codable {
     var memory: [MemoryRow] = []
     var python: PythonRow?
     var sending: SendingRow?
+    var receiving: ReceivingRow?
 
     init(machine: String, quick: Bool, pairs: Int) {
         self.machine = machine
@@ -189,6 +196,12 @@ struct Report: Codable {
             out += "| messages | from the loop | awaited from a task | ratio |\n|---:|---:|---:|---:|\n"
             out += String(format: "| %d | %.0f ns | %.0f ns | %.1f× |\n", sending.messages, sending.loopNanoseconds,
                           sending.taskNanoseconds, sending.taskNanoseconds / sending.loopNanoseconds)
+        }
+        if let receiving {
+            out += "\n### Receiving 16 B over inproc: a handler on the loop, or a task reading the channel's stream (`for try await`)\n\n"
+            out += "| messages | handler | stream | ratio |\n|---:|---:|---:|---:|\n"
+            out += String(format: "| %d | %.0f ns | %.0f ns | %.1f× |\n", receiving.messages, receiving.handlerNanoseconds,
+                          receiving.streamNanoseconds, receiving.streamNanoseconds / receiving.handlerNanoseconds)
         }
         if let python {
             out += "\n### pyzmq (the seed's engine), blocking receive loop, PUSH→PULL tcp 16 B\n\n"

@@ -35,7 +35,7 @@ struct ZBench: ParsableCommand {
     var noPython = false
 
     @Option(help: ArgumentHelp(
-        "Run one side of one case once and print its rate, for profilers (e.g. swift-inproc-16, c-tcp-1024, swift-fanout-tcp-16, generator).",
+        "Run one side of one case once and print its rate, for profilers (e.g. swift-inproc-16, c-tcp-1024, swift-fanout-tcp-16, send-loop, send-task, stream-inproc-16, generator).",
         visibility: .hidden))
     var single: String?
 
@@ -88,6 +88,11 @@ struct ZBench: ParsableCommand {
         let taskCost = try (0..<pairs).map { _ in try sendCost(fromTask: true, count: sends) }
         report.sending = .init(messages: sends, loopNanoseconds: Stats.median(loopCost) * 1e9,
                                taskNanoseconds: Stats.median(taskCost) * 1e9)
+        let receives = count(200_000)
+        let handlerRate = try (0..<pairs).map { _ in try throughputSwift(.inproc, size: 16, count: receives) }
+        let streamRate = try (0..<pairs).map { _ in try throughputStream(.inproc, size: 16, count: receives) }
+        report.receiving = .init(messages: receives, handlerNanoseconds: 1e9 / Stats.median(handlerRate),
+                                 streamNanoseconds: 1e9 / Stats.median(streamRate))
         report.startup = try startup(samples: quick ? 3 : 11, idleSeconds: quick ? 0.3 : 2)
         if noPython {
             report.python = .init(note: "skipped (--no-python)")
@@ -105,7 +110,8 @@ struct ZBench: ParsableCommand {
     }
 
     /// `<c|swift>-[fanout-]<tcp|inproc>-<size>`: one run of one side, messages per second (or
-    /// `send-loop` / `send-task`: seconds per send; `generator`: seconds for 10,000 channels).
+    /// `send-loop` / `send-task`: seconds per send; `stream-inproc-16`: messages per second read
+    /// from a stream by a task; `generator`: seconds for 10,000 channels).
     private func runSingle(_ name: String, count: Int) throws -> Double {
         if name == "generator" {
             return try generatorGrowth(sizes: [10, 100, 1000, 10_000]).last?.seconds ?? 0
@@ -113,6 +119,8 @@ struct ZBench: ParsableCommand {
         // Seconds per send, 16 B over inproc (what the "Sending" table shows).
         if name == "send-loop" { return try sendCost(fromTask: false, count: count) }
         if name == "send-task" { return try sendCost(fromTask: true, count: count) }
+        // Messages per second into a streamed channel read by a task, 16 B over inproc.
+        if name == "stream-inproc-16" { return try throughputStream(.inproc, size: 16, count: count) }
         var parts = name.split(separator: "-").map(String.init)
         guard parts.count >= 3, let size = Int(parts.removeLast()), let transport = Transport(rawValue: parts.removeLast())
         else { throw BenchError("--single: expected <c|swift>-[fanout-]<tcp|inproc>-<size>, got \(name)") }

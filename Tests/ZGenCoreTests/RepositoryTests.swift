@@ -207,3 +207,51 @@ struct GeneratedSizeTests {
         for number in 0...9 { #expect(!text.contains("on: \(number)") && !text.contains("(\(number))"), "a channel as \(number)") }
     }
 }
+
+@Suite("Streamed channels in the schema")
+struct StreamKeyTests {
+    @Test("`stream` reads the same in JSON and INI: no handler requirement, a client property <channel>Messages")
+    func streamInBothForms() throws {
+        let json = schemaJSON(daemons: #"""
+            "Reader": { "channels": {
+              "job-queue": { "socket": "PULL", "endpoint": "tcp://*:7311", "bind": true, "message": "Text", "stream": true },
+              "news": { "socket": "SUB", "endpoint": "tcp://localhost:7312", "subscribe": [""], "message": "Text" }
+            } }
+            """#)
+        let ini = """
+            [zgen]
+            version = 1
+            app = test
+
+            [message:Text]
+            frames = text:string
+
+            [daemon:Reader]
+
+            [channel:Reader.job-queue]
+            socket = PULL
+            endpoint = tcp://*:7311
+            bind = true
+            message = Text
+            stream = true
+
+            [channel:Reader.news]
+            socket = SUB
+            endpoint = tcp://localhost:7312
+            subscribe = ""
+            message = Text
+            """
+        let fromJSON = generate(json)
+        let fromINI = ZGen.generate(schemaAt: "test.ini", contents: Array(ini.utf8))
+        #expect(!fromINI.hasErrors, "\(fromINI.formattedDiagnostics)")
+        #expect(fromJSON.schema == fromINI.schema)
+        let channels = try #require(fromJSON.schema?.daemons.first?.channels)
+        #expect(channels.map(\.stream) == ["jobQueueMessages", nil])
+        #expect(channels.map(\.handler) == [nil, "onNews"])
+        let source = try #require(fromJSON.file).contents
+        #expect(source.contains("public var jobQueueMessages: InboundMessages<Test.Text> { messages(.jobQueue) }"))
+        #expect(source.contains("streamMessages(.jobQueue, as: Text.self)"))
+        #expect(!source.contains("func onJobQueue"))
+        #expect(source.contains("func onNews(_ message: Text, daemon: Reader) throws"))
+    }
+}
