@@ -117,17 +117,7 @@ final class SignalDispatcher: Sendable {
             state.nextID += 1
             state.watches[state.nextID] = Watch(signals: signals, action: action)
             for signal in signals where state.previous[signal] == nil {
-                var action = sigaction()
-                #if canImport(Glibc)
-                    action.__sigaction_handler.sa_handler = writeSignalToPipe
-                #else
-                    action.__sigaction_u.__sa_handler = writeSignalToPipe
-                #endif
-                action.sa_flags = SA_RESTART
-                sigemptyset(&action.sa_mask)
-                var old = sigaction()
-                sigaction(signal, &action, &old)
-                state.previous[signal] = old
+                state.previous[signal] = Self.setHandler(writeSignalToPipe, for: signal)
             }
             return SignalWatch(id: state.nextID)
         }
@@ -144,15 +134,25 @@ final class SignalDispatcher: Sendable {
 
     /// Ends the process as `signal`'s default action does (a second Ctrl-C while shutting down).
     static func endProcess(by number: Int32) -> Never {
-        var action = sigaction()
-        #if canImport(Glibc)
-            action.__sigaction_handler.sa_handler = SIG_DFL
-        #else
-            action.__sigaction_u.__sa_handler = SIG_DFL
-        #endif
-        sigaction(number, &action, nil)
+        setHandler(SIG_DFL, for: number)
         kill(getpid(), number)
         _exit(128 + number)
+    }
+
+    /// Installs `handler` for `signal` (restarting interrupted calls); returns what was there.
+    @discardableResult
+    private static func setHandler(_ handler: __sighandler_t?, for signal: Int32) -> sigaction {
+        var action = sigaction()
+        #if canImport(Glibc)
+            action.__sigaction_handler.sa_handler = handler
+        #else
+            action.__sigaction_u.__sa_handler = handler
+        #endif
+        action.sa_flags = SA_RESTART
+        sigemptyset(&action.sa_mask)
+        var old = sigaction()
+        sigaction(signal, &action, &old)
+        return old
     }
 
     /// Creates the pipe and the thread that reads it and runs the actions.

@@ -120,3 +120,35 @@ public final class ChildProcess: @unchecked Sendable {
         if process.isRunning { kill(pid, SIGKILL) }
     }
 }
+
+/// The mode a test runs in when ``runIsolatedTest(_:mode:)`` or ``startIsolatedTest(_:mode:)``
+/// started this test process as a child of another (its `ZGEN_ISOLATED_TEST`), else `nil`.
+/// Tests that must run alone (memory, signals, a quiet cooperative pool) are enabled for their
+/// mode only, and the test that starts them is disabled in the child.
+public let isolatedTestMode: String? = ProcessInfo.processInfo.environment["ZGEN_ISOLATED_TEST"]
+
+/// Runs the tests matching `filter` of this very test binary (swift-testing) in a child process
+/// in `mode` (see ``isolatedTestMode``) until it exits; returns its status and output.
+public func runIsolatedTest(_ filter: String, mode: String) throws -> ToolRun {
+    try runTool(try testBinary(), isolatedArguments(filter),
+                environment: ProcessInfo.processInfo.environment.merging(["ZGEN_ISOLATED_TEST": mode]) { $1 })
+}
+
+/// Starts the tests matching `filter` of this very test binary in a child process in `mode`, for
+/// a test that waits for what it prints and signals it.
+public func startIsolatedTest(_ filter: String, mode: String) throws -> ChildProcess {
+    try ChildProcess(try testBinary(), isolatedArguments(filter), environment: ["ZGEN_ISOLATED_TEST": mode])
+}
+
+private func testBinary() throws -> URL {
+    URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+}
+
+private func isolatedArguments(_ filter: String) -> [String] {
+    ["--testing-library", "swift-testing", "--filter", filter]
+}
+
+extension ToolRun {
+    /// Whether swift-testing reported exactly one test, passed (the isolated test ran, and passed).
+    public var oneTestPassed: Bool { output.contains("with 1 test") && output.contains("passed") }
+}

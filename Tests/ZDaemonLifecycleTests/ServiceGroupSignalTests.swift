@@ -25,14 +25,12 @@ private struct Reporting: Service {
 
 @Suite("DaemonService in a ServiceGroup under SIGTERM")
 struct ServiceGroupSignalTests {
-    static let isolated = ProcessInfo.processInfo.environment["ZGEN_ISOLATED_TEST"] == "service-group-sigterm"
+    static let isolated = isolatedTestMode == "service-group-sigterm"
 
     @Test("a daemon that finishes on purpose (.ignore) leaves the group running; SIGTERM then ends the other gracefully, exit 0",
           .disabled(if: isolated))
     func finishingDaemonAndSigterm() throws {
-        let runner = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let child = try ChildProcess(URL(fileURLWithPath: runner), ["--testing-library", "swift-testing", "--filter", "serviceGroupChild"],
-                                     environment: ["ZGEN_ISOLATED_TEST": "service-group-sigterm"])
+        let child = try startIsolatedTest("serviceGroupChild", mode: "service-group-sigterm")
         // The finisher ends on its own; the group, and the runner in it, go on.
         #expect(child.waitForLine(containing: "FINISHED Finisher"), "\(child.lines.joined(separator: "\n"))")
         #expect(child.waitForLine(containing: "READY Runner"), "\(child.lines.joined(separator: "\n"))")

@@ -9,19 +9,15 @@ enum FarewellChannel: Int, DaemonChannel { case out }
 @Suite("Daemons from async code")
 struct StructuredRunningTests {
     /// Set in the child process that ``eightDaemonsStartTogether()`` starts.
-    static let isolated = ProcessInfo.processInfo.environment["ZGEN_ISOLATED_TEST"] == "eight-daemons"
+    static let isolated = isolatedTestMode == "eight-daemons"
 
     @Test("eight daemons started from one task group all report started within 2 s (no blocking wait on the cooperative pool)",
           .disabled(if: isolated))
     func eightDaemonsStartTogether() throws {
         // In a process of its own: in this one, the parallel suite's synchronous tests keep the
         // cooperative pool's threads busy, which would measure them instead.
-        let runner = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let run = try runTool(URL(fileURLWithPath: runner),
-                              ["--testing-library", "swift-testing", "--filter", "eightDaemonsStartInIsolation"],
-                              environment: ProcessInfo.processInfo.environment.merging(["ZGEN_ISOLATED_TEST": "eight-daemons"]) { $1 })
-        #expect(run.status == 0, "\(run.output)")
-        #expect(run.output.contains("1 test") && run.output.contains("passed"), "\(run.output)")
+        let run = try runIsolatedTest("eightDaemonsStartInIsolation", mode: "eight-daemons")
+        #expect(run.status == 0 && run.oneTestPassed, "\(run.output)")
     }
 
     @Test("(in the child process) eight daemons from one task group start within 2 s", .enabled(if: isolated))

@@ -26,28 +26,25 @@ private func receiveText(_ sink: Socket) throws -> String? {
 
 @Suite("SIGINT and SIGTERM without the process layer")
 struct SignalTests {
-    static let mode = ProcessInfo.processInfo.environment["ZGEN_ISOLATED_TEST"]
+    static let mode = isolatedTestMode
 
     /// Runs test `name` of this suite in a child process, signals it with `signal` once it
-    /// printed READY, and returns its exit status and output.
-    func runSignalled(_ name: String, mode: String, signal: Int32) throws -> (status: Int32?, lines: [String]) {
-        let runner = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let child = try ChildProcess(URL(fileURLWithPath: runner), ["--testing-library", "swift-testing", "--filter", name],
-                                     environment: ["ZGEN_ISOLATED_TEST": mode])
+    /// printed READY, and expects it to pass and exit 0 with each of `daemons` terminating.
+    func expectGracefulEnd(_ name: String, mode: String, signal: Int32, terminating daemons: [String]) throws {
+        let child = try startIsolatedTest(name, mode: mode)
         #expect(child.waitForLine(containing: "READY"), "\(child.lines.joined(separator: "\n"))")
         child.signal(signal)
         let status = child.waitForExit(timeout: 30)
-        return (status, child.lines)
+        let output = child.lines.joined(separator: "\n")
+        #expect(status == 0, "\(output)")
+        for daemon in daemons { #expect(output.contains("\(daemon) is terminating"), "\(output)") }
+        #expect(output.contains("with 1 test") && output.contains("passed"), "\(output)")
     }
 
     @Test("from async code, SIGTERM cancels TerminationSignals.cancelling: every daemon terminates gracefully and flushes",
           .disabled(if: mode != nil))
     func sigtermInAsyncMode() throws {
-        let (status, lines) = try runSignalled("asyncModeChild", mode: "signals-async", signal: SIGTERM)
-        let output = lines.joined(separator: "\n")
-        #expect(status == 0, "\(output)")
-        #expect(output.contains("SignalAsyncA is terminating") && output.contains("SignalAsyncB is terminating"), "\(output)")
-        #expect(output.contains("with 1 test") && output.contains("passed"), "\(output)")
+        try expectGracefulEnd("asyncModeChild", mode: "signals-async", signal: SIGTERM, terminating: ["SignalAsyncA", "SignalAsyncB"])
     }
 
     @Test("(in the child process) two daemons in a task group under TerminationSignals.cancelling", .enabled(if: mode == "signals-async"))
@@ -70,11 +67,7 @@ struct SignalTests {
     @Test("on a plain thread, SIGINT through TerminationSignals.watch terminates the daemon gracefully",
           .disabled(if: mode != nil))
     func sigintInThreadMode() throws {
-        let (status, lines) = try runSignalled("threadModeChild", mode: "signals-thread", signal: SIGINT)
-        let output = lines.joined(separator: "\n")
-        #expect(status == 0, "\(output)")
-        #expect(output.contains("SignalThread is terminating"), "\(output)")
-        #expect(output.contains("with 1 test") && output.contains("passed"), "\(output)")
+        try expectGracefulEnd("threadModeChild", mode: "signals-thread", signal: SIGINT, terminating: ["SignalThread"])
     }
 
     @Test("(in the child process) a daemon on its thread, terminated by a signal watch", .enabled(if: mode == "signals-thread"))
@@ -94,9 +87,7 @@ struct SignalTests {
     @Test("a second signal while shutting down ends the process at once, as the signal's default action does",
           .disabled(if: mode != nil))
     func secondSignalEndsTheProcess() throws {
-        let runner = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let child = try ChildProcess(URL(fileURLWithPath: runner), ["--testing-library", "swift-testing", "--filter", "stuckShutdownChild"],
-                                     environment: ["ZGEN_ISOLATED_TEST": "signals-stuck"])
+        let child = try startIsolatedTest("stuckShutdownChild", mode: "signals-stuck")
         #expect(child.waitForLine(containing: "READY"), "\(child.lines.joined(separator: "\n"))")
         child.signal(SIGINT)
         #expect(child.waitForLine(containing: "CANCELLED"), "\(child.lines.joined(separator: "\n"))")

@@ -47,6 +47,14 @@ struct StreamTests {
         return client
     }
 
+    /// Terminates a collector and a feeder and waits until both have finished.
+    func stop(_ collector: DaemonClient<Streams.Collector>, _ feeder: DaemonClient<Streams.Feeder>) async throws {
+        collector.terminate()
+        feeder.terminate()
+        try await collector.finished()
+        try await feeder.finished()
+    }
+
     static func job(_ sequence: Int) -> Streams.Job { Streams.Job(sequence: UInt64(sequence), body: "job \(sequence)") }
 
     /// A job whose body (256 bytes) is a heap allocation once decoded, so that buffered messages
@@ -63,18 +71,11 @@ struct StreamTests {
         let collector = try await collector(endpoint)
         let total = 500
         let sender = Task { for sequence in 0..<total { try await feeder.send { try $0.sendJobs(Self.job(sequence)) } } }
-        var received: [Streams.Job] = []
-        for try await job in collector.jobsMessages {
-            received.append(job)
-            if received.count == total { break }
-        }
+        let received = try await take(total, from: collector.jobsMessages)
         try await sender.value
         #expect(received == (0..<total).map(Self.job))
         #expect(try await collector.withDaemon { $0.counters(.jobs) } == ChannelCounters(received: total))
-        collector.terminate()
-        feeder.terminate()
-        try await collector.finished()
-        try await feeder.finished()
+        try await stop(collector, feeder)
     }
 
     @Test("a full stream buffer stops the reading of the socket, so the sender is held back; nothing is lost")
@@ -98,18 +99,11 @@ struct StreamTests {
         #expect(try await collector.withDaemon { $0.counters(.jobs).received } == 8)
         #expect(progress.done == stalled && stalled < total, "sends went on while the stream was full")
         // A consumer drains it: every message arrives, once, in order; the sender finishes.
-        var received: [Int] = []
-        for try await job in collector.jobsMessages {
-            received.append(Int(job.sequence))
-            if received.count == total { break }
-        }
+        let received = try await take(total, from: collector.jobsMessages).map(\.sequence)
         try await sender.value
-        #expect(received == Array(0..<total))
+        #expect(received == (0..<UInt64(total)).map { $0 })
         #expect(try await collector.withDaemon { $0.counters(.jobs) } == ChannelCounters(received: total))
-        collector.terminate()
-        feeder.terminate()
-        try await collector.finished()
-        try await feeder.finished()
+        try await stop(collector, feeder)
     }
 
     @Test("several consumers share a stream: each message goes to one of them, each sees its share in order")
@@ -154,12 +148,7 @@ struct StreamTests {
         try peer.send(Self.job(1).encodeFrames())
         try peer.send([Array("no sequence frame".utf8)])  // one frame of two
         try peer.send(Self.job(2).encodeFrames())
-        var received: [Streams.Job] = []
-        for try await job in sink.jobsMessages {
-            received.append(job)
-            if received.count == 2 { break }
-        }
-        #expect(received == [Self.job(1), Self.job(2)])
+        #expect(try await take(2, from: sink.jobsMessages) == [Self.job(1), Self.job(2)])
         #expect(try await sink.withDaemon { $0.counters(.jobs) } == ChannelCounters(received: 3, dropped: 1))
         sink.terminate()
         try await sink.finished()
@@ -199,10 +188,7 @@ struct StreamTests {
         try await feeder.send { try $0.sendJobs(Self.job(7)) }
         var iterator = collector.jobsMessages.makeAsyncIterator()
         #expect(try await iterator.next() == Self.job(7))
-        collector.terminate()
-        feeder.terminate()
-        try await collector.finished()
-        try await feeder.finished()
+        try await stop(collector, feeder)
     }
 
     @Test("iterating a channel that is not streamed throws an error that says so")
@@ -219,18 +205,14 @@ struct StreamTests {
 
 extension StreamTests {
     /// Set in the child process that ``aSlowConsumerKeepsMemoryFlat()`` starts.
-    static let isolated = ProcessInfo.processInfo.environment["ZGEN_ISOLATED_TEST"] == "stream-memory"
+    static let isolated = isolatedTestMode == "stream-memory"
 
     @Test("a slow consumer of 200,000 streamed messages: the daemon process grows by under 20 MiB from message 20,000 on, and every message arrives",
           .disabled(if: isolated))
     func aSlowConsumerKeepsMemoryFlat() throws {
         // In a process of its own, so that its resident memory is the daemon's and this test's alone.
-        let runner = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let run = try runTool(URL(fileURLWithPath: runner),
-                              ["--testing-library", "swift-testing", "--filter", "slowConsumerInIsolation"],
-                              environment: ProcessInfo.processInfo.environment.merging(["ZGEN_ISOLATED_TEST": "stream-memory"]) { $1 })
-        #expect(run.status == 0, "\(run.output)")
-        #expect(run.output.contains("1 test") && run.output.contains("passed"), "\(run.output)")
+        let run = try runIsolatedTest("slowConsumerInIsolation", mode: "stream-memory")
+        #expect(run.status == 0 && run.oneTestPassed, "\(run.output)")
     }
 
     @Test("(in the child process) a slow consumer of 200,000 streamed messages", .enabled(if: isolated))
@@ -275,6 +257,16 @@ extension StreamTests {
     }
 }
 
+/// The first `count` messages of `messages` (fewer if it ends first).
+func take<M: Sendable>(_ count: Int, from messages: InboundMessages<M>) async throws -> [M] {
+    var taken: [M] = []
+    for try await message in messages {
+        taken.append(message)
+        if taken.count == count { break }
+    }
+    return taken
+}
+
 /// This process's resident memory, from `/proc/self/statm`.
 func residentBytes() -> Int {
     guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
@@ -299,12 +291,7 @@ struct WithRunningTests {
                 return feeder
             }
             #expect(feeder.handle.isFinished && feeder.handle.error == nil)
-            var received: [Int] = []
-            for try await job in sink.jobsMessages {
-                received.append(Int(job.sequence))
-                if received.count == 3 { break }
-            }
-            return received
+            return try await take(3, from: sink.jobsMessages).map(\.sequence)
         }
         #expect(received == [0, 1, 2])
     }
