@@ -45,6 +45,8 @@ final class Channel {
     @exclusivity(unchecked) var paused = false
     /// Whether reading is paused because the channel's stream buffer (``InboundMessages``) is full.
     @exclusivity(unchecked) var streamFull = false
+    /// Streamed messages the terminate drain read but the full buffer could not take.
+    var droppedAtTerminate = 0
     /// Whether the loop reads the socket now (neither pause applies).
     var isReading: Bool { !paused && !streamFull }
     /// Socket events (libzmq monitor), when observed.

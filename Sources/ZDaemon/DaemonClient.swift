@@ -153,9 +153,10 @@ extension TypedDaemon {
 
     /// Runs the daemon made by `make` on a thread of its own for as long as `body` runs, the
     /// structured way (as grpc-swift's `withGRPCServer`): once its channels are open, `body` gets
-    /// its typed client; when `body` returns or throws (a cancelled task makes waiting sends throw
-    /// and streams end), the daemon terminates gracefully — it handles what is queued and flushes
-    /// its sends — and this returns after it has finished.
+    /// its typed client; when `body` returns or throws, the daemon terminates gracefully — it
+    /// handles what is queued and flushes its sends — and this returns after it has finished.
+    /// Cancelling the calling task terminates the daemon at once, so that `body`'s calls end
+    /// (sends throw, streams end) and it returns.
     ///
     /// Throws `make`'s error, or the one opening the channels failed with (such as
     /// `bind tcp://127.0.0.1:9090: Address already in use`) without running `body`; then `body`'s
@@ -166,7 +167,8 @@ extension TypedDaemon {
     ///     try await server.send { try $0.sendJob(MyZmq.Text(text: "work")) }
     /// }
     /// ```
-    public static func withRunning<R>(name: String, _ make: @escaping @Sendable () throws -> Self,
+    public static func withRunning<R>(name: String, isolation: isolated (any Actor)? = #isolation,
+                                      _ make: @escaping @Sendable () throws -> Self,
                                       _ body: (DaemonClient<Self>) async throws -> R) async throws -> R {
         let client = try await start(name: name, make)
         await client.started()
@@ -175,7 +177,11 @@ extension TypedDaemon {
         }
         let result: Result<R, any Error>
         do {
-            result = .success(try await body(client))
+            result = .success(try await withTaskCancellationHandler {
+                try await body(client)
+            } onCancel: {
+                client.terminate()
+            })
         } catch {
             result = .failure(error)
         }

@@ -141,8 +141,11 @@ public final class DaemonHandle: @unchecked Sendable {
         return true
     }
 
-    func registerStream(_ buffer: some InboundEnding, channel: Int) {
-        condition.withLock { streams[channel] = buffer }
+    /// Records the stream of a channel; one that it replaces ends with an error, so that its
+    /// consumers do not wait for messages that now go elsewhere.
+    func registerStream(_ buffer: some InboundEnding, channel: Int, channelName: String) {
+        let replaced = condition.withLock { streams.updateValue(buffer, forKey: channel) }
+        replaced?.finish(ZDaemonError("\(name): the stream of channel \(channelName) was replaced"))
     }
 
     /// The stream of the channel at `index` as `InboundMessages<Message>`, or one that throws

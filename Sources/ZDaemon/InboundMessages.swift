@@ -1,13 +1,19 @@
+import Logging
 import Synchronization
 
 /// The typed messages received on a streamed channel (`"stream": true` in the schema), as an
 /// `AsyncSequence` for async code: `for try await job in worker.jobMessages { … }`.
 ///
-/// - **Bounded, and it never drops.** Decoded messages wait in a buffer of
+/// - **Bounded, and it does not drop.** Decoded messages wait in a buffer of
 ///   ``DaemonConfiguration/streamBuffer`` messages. When it is full, the daemon stops reading the
 ///   channel's socket, so libzmq's queue fills up to the high-water mark and the senders are held
-///   back (a PUSH blocks or queues, as for any slow peer); reading resumes once the consumers have
-///   taken half the buffer.
+///   back: a PUSH, DEALER or PAIR peer blocks or queues, as for any slow peer. A PUB does not wait
+///   (libzmq drops at its high-water mark for any slow subscriber), so a streamed SUB or XSUB loses
+///   what is published while its consumers lag, unless the publisher is an XPUB with
+///   `xpubNoDrop`. Reading resumes once the consumers have taken half the buffer.
+/// - **At terminate** the daemon reads what reached the process; what the full buffer cannot
+///   take is counted as `dropped` and logged. Messages still buffered when the last reference to
+///   the stream goes are logged as never consumed.
 /// - **Malformed messages** are counted as `dropped` and logged, and never reach the sequence, as
 ///   with handlers.
 /// - **The end.** When the daemon has finished, the sequence yields what is still buffered, then
@@ -38,6 +44,9 @@ public struct InboundMessages<Message: Sendable>: AsyncSequence, Sendable {
 
     /// Makes an iterator; each message goes to exactly one of a sequence's iterators.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(source: source) }
+
+    /// Consumers waiting for a message now (for tests and diagnostics).
+    package var waitingConsumers: Int { (try? source.get().waitingConsumers) ?? 0 }
 }
 
 /// What a daemon's handle ends when the daemon has finished.
@@ -58,7 +67,9 @@ final class InboundBuffer<Message: Sendable>: InboundEnding {
         var head = 0
         var waiters: [Waiter] = []
         var nextID: UInt64 = 0
-        /// Waiters cancelled before they were added.
+        /// `next()` calls under way that have not got their outcome yet.
+        var live: Set<UInt64> = []
+        /// Live calls cancelled before they were added as waiters.
         var cancelled: Set<UInt64> = []
         /// The loop stopped reading the socket; it is asked to resume at half the capacity.
         var full = false
@@ -95,17 +106,34 @@ final class InboundBuffer<Message: Sendable>: InboundEnding {
     private let state = Mutex(State())
     /// Asks the loop to read the socket again (posted to it).
     private let resumeReading: @Sendable () -> Void
+    private let channel: String
+    private let logger: Logger
 
-    init(capacity: Int, resumeReading: @escaping @Sendable () -> Void) {
+    init(capacity: Int, channel: String, logger: Logger, resumeReading: @escaping @Sendable () -> Void) {
         self.capacity = max(1, capacity)
+        self.channel = channel
+        self.logger = logger
         self.resumeReading = resumeReading
     }
+
+    deinit {
+        // Messages nobody took are not lost silently.
+        let left = state.withLock { $0.count }
+        if left > 0 { logger.warning("\(left) messages streamed on \(channel) were never consumed") }
+    }
+
+    /// Consumers waiting for a message now.
+    var waitingConsumers: Int { state.withLock { $0.waiters.count } }
 
     /// On the loop: hands `message` to the longest-waiting consumer, or buffers it. Returns
     /// `false` when the buffer is now full: the loop must stop reading until it is told to resume.
     func push(_ message: Message) -> Bool {
         let (waiter, room): (CheckedContinuation<Message?, any Error>?, Bool) = state.withLock { state in
-            if !state.waiters.isEmpty { return (state.waiters.removeFirst().continuation, true) }
+            if !state.waiters.isEmpty {
+                let waiter = state.waiters.removeFirst()
+                state.live.remove(waiter.id)
+                return (waiter.continuation, true)
+            }
             state.items.append(message)
             if state.count >= capacity {
                 state.full = true
@@ -124,6 +152,7 @@ final class InboundBuffer<Message: Sendable>: InboundEnding {
         let waiters: [Waiter] = state.withLock { state in
             guard state.end == nil else { return [] }
             state.end = error.map { .failure($0) } ?? .success(())
+            for waiter in state.waiters { state.live.remove(waiter.id) }
             defer { state.waiters = [] }
             return state.waiters
         }
@@ -151,14 +180,24 @@ final class InboundBuffer<Message: Sendable>: InboundEnding {
         }
         let id = state.withLock { state in
             state.nextID += 1
+            state.live.insert(state.nextID)
             return state.nextID
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Message?, any Error>) in
                 let outcome: Outcome = state.withLock { state in
-                    if state.cancelled.remove(id) != nil { return .cancelled }
-                    if let (message, resume) = takeBuffered(&state) { return .message(message, resume: resume) }
-                    if let end = state.end { return .end(end) }
+                    if state.cancelled.remove(id) != nil {
+                        state.live.remove(id)
+                        return .cancelled
+                    }
+                    if let (message, resume) = takeBuffered(&state) {
+                        state.live.remove(id)
+                        return .message(message, resume: resume)
+                    }
+                    if let end = state.end {
+                        state.live.remove(id)
+                        return .end(end)
+                    }
                     state.waiters.append(Waiter(id: id, continuation: continuation))
                     return .waiting
                 }
@@ -174,8 +213,12 @@ final class InboundBuffer<Message: Sendable>: InboundEnding {
             }
         } onCancel: {
             let waiter: Waiter? = state.withLock { state in
-                if let index = state.waiters.firstIndex(where: { $0.id == id }) { return state.waiters.remove(at: index) }
-                state.cancelled.insert(id)
+                if let index = state.waiters.firstIndex(where: { $0.id == id }) {
+                    state.live.remove(id)
+                    return state.waiters.remove(at: index)
+                }
+                // Not waiting yet: the call finds this when it would wait. Already done: nothing to do.
+                if state.live.contains(id) { state.cancelled.insert(id) }
                 return nil
             }
             waiter?.continuation.resume(returning: nil)

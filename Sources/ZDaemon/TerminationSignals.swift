@@ -38,11 +38,16 @@ public enum TerminationSignals {
     }
 
     /// Runs `body` in a task of its own; the first of `signals` cancels it (and with it the daemons
-    /// it runs with `DaemonThread.run`, which terminate gracefully), a second one ends the process
-    /// as the signal's default action does. Cancelling the calling task cancels `body` too.
-    /// Returns or rethrows what `body` does.
+    /// it runs with `withRunning` or `DaemonThread.run`, which terminate gracefully), a second one
+    /// ends the process as the signal's default action does. Cancelling the calling task cancels
+    /// `body` too.
+    ///
+    /// Returns what `body` returns, or `nil` when a signal cancelled it and it ended with what
+    /// cancelling causes (`CancellationError`, or ``DaemonFinishedError`` from a daemon that
+    /// terminated meanwhile): a signal is a normal end, not an error. Rethrows any other error.
+    @discardableResult
     public static func cancelling<R: Sendable>(on signals: [Int32] = defaults,
-                                               _ body: @escaping @Sendable () async throws -> R) async throws -> R {
+                                               _ body: @escaping @Sendable () async throws -> R) async throws -> R? {
         // The watch comes first, so that no signal arrives between the start of `body` and it.
         let state = Mutex<(task: Task<R, any Error>?, signals: Int)>((nil, 0))
         let watch = watch(signals) { signal in
@@ -59,10 +64,16 @@ public enum TerminationSignals {
         }
         if signalled { task.cancel() }
         defer { watch.cancel() }
-        return try await withTaskCancellationHandler {
-            try await task.value
-        } onCancel: {
-            task.cancel()
+        do {
+            return try await withTaskCancellationHandler {
+                try await task.value
+            } onCancel: {
+                task.cancel()
+            }
+        } catch is CancellationError where state.withLock({ $0.signals > 0 }) {
+            return nil
+        } catch is DaemonFinishedError where state.withLock({ $0.signals > 0 }) {
+            return nil
         }
     }
 }
@@ -73,8 +84,9 @@ public final class SignalWatch: Sendable {
 
     init(id: Int) { self.id = id }
 
-    /// Stops calling the action; the signals it watched get their previous disposition back once
-    /// no other watch has them. Calling it again has no effect.
+    /// Stops calling the action (a call already under way on the signal thread finishes); the
+    /// signals it watched get their previous disposition back once no other watch has them.
+    /// Calling it again has no effect.
     public func cancel() { SignalDispatcher.shared.remove(id) }
 }
 
@@ -109,9 +121,9 @@ final class SignalDispatcher: Sendable {
     private let state = Mutex(State())
 
     func add(signals: Set<Int32>, action: @escaping @Sendable (Int32) -> Void) -> SignalWatch {
-        state.withLock { state in
+        let watch: SignalWatch? = state.withLock { state in
             if !state.started {
-                startReader()
+                guard startReader() else { return nil }
                 state.started = true
             }
             state.nextID += 1
@@ -121,6 +133,20 @@ final class SignalDispatcher: Sendable {
             }
             return SignalWatch(id: state.nextID)
         }
+        // The reader thread takes the new signals from now on.
+        wakeReader()
+        // Without a pipe nothing is caught: the signals keep their default action (they are
+        // never swallowed), and the one line says why.
+        return watch ?? SignalWatch(id: 0)
+    }
+
+    /// The signals some watch catches now.
+    private var watchedSignals: Set<Int32> { state.withLock { Set($0.watches.values.flatMap(\.signals)) } }
+
+    /// Tells the reader thread to take the watched signals (byte 0: not a signal).
+    private func wakeReader() {
+        var byte: UInt8 = 0
+        _ = write(signalPipeWrite.load(ordering: .relaxed), &byte, 1)
     }
 
     func remove(_ id: Int) {
@@ -130,6 +156,7 @@ final class SignalDispatcher: Sendable {
                 if var old = state.previous.removeValue(forKey: signal) { sigaction(signal, &old, nil) }
             }
         }
+        wakeReader()
     }
 
     /// Ends the process as `signal`'s default action does (a second Ctrl-C while shutting down).
@@ -155,25 +182,40 @@ final class SignalDispatcher: Sendable {
         return old
     }
 
-    /// Creates the pipe and the thread that reads it and runs the actions.
-    private func startReader() {
+    /// Creates the pipe and the thread that reads it and runs the actions; `false` (and one line
+    /// on standard error) when there is no pipe.
+    private func startReader() -> Bool {
         var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { return }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        #if canImport(Glibc)
+            // Close-on-exec from the start: no fork and exec on another thread inherits it.
+            let made = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0
+        #else
+            let made = pipe(&fds) == 0
+            if made { for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) } }
+        #endif
+        guard made else {
+            let message = "zdaemon: SIGINT and SIGTERM cannot be caught (socket pair: \(String(cString: strerror(errno)))); they keep their default action\n"
+            _ = message.withCString { write(2, $0, strlen($0)) }
+            return false
+        }
         _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)  // a full pipe never blocks the handler
         signalPipeWrite.store(fds[1], ordering: .relaxed)
         let readFD = fds[0]
         let thread = Thread { [self] in
-            // This thread takes any signal, so a caught one reaches the handler even when every
-            // other thread blocks it (threads of the cooperative pool do, and threads they start).
-            var all = sigset_t()
-            sigfillset(&all)
-            pthread_sigmask(SIG_UNBLOCK, &all, nil)
             var byte: UInt8 = 0
             while true {
+                // This thread takes the watched signals, so a caught one reaches the handler even
+                // when every other thread blocks it (the cooperative pool's threads do, and the
+                // threads they start); it blocks every other signal, whose delivery is not its
+                // business (an app's own sigwait, a default action).
+                var mask = sigset_t()
+                sigfillset(&mask)
+                for signal in watchedSignals { sigdelset(&mask, signal) }
+                pthread_sigmask(SIG_SETMASK, &mask, nil)
                 let count = read(readFD, &byte, 1)
                 if count < 0 && errno == EINTR { continue }
                 guard count == 1 else { return }
+                if byte == 0 { continue }  // the watched signals changed
                 let signal = Int32(byte)
                 let actions = state.withLock { state in
                     state.watches.sorted { $0.key < $1.key }.filter { $0.value.signals.contains(signal) }.map(\.value.action)
@@ -183,5 +225,6 @@ final class SignalDispatcher: Sendable {
         }
         thread.name = "zdaemon.signals"
         thread.start()
+        return true
     }
 }

@@ -30,20 +30,30 @@ public struct DaemonService: Service {
             throw error
         }
         created.resolve(.success(handle))
+        await Self.awaitFinish(of: handle)
+        if let error = handle.error { throw error }
+    }
+
+    /// Waits until the daemon behind `handle` has finished; graceful shutdown (of the
+    /// `ServiceGroup` running the calling service) calls `onGracefulShutdown` (by default it
+    /// terminates the daemon), and cancellation terminates the daemon. For services of your own
+    /// that host a daemon.
+    public static func awaitFinish(of handle: DaemonHandle,
+                                   onGracefulShutdown: @escaping @Sendable () -> Void = {}) async {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await handle.finished()
             } onGracefulShutdown: {
+                onGracefulShutdown()
                 handle.terminate()
             }
         } onCancel: {
             handle.terminate()
         }
-        if let error = handle.error { throw error }
     }
 
     /// The daemon's handle, once ``run()`` has created the daemon (suspends until then); throws
-    /// the error creating it failed with.
+    /// the error creating it failed with, or `CancellationError` when the waiting task is cancelled.
     public func handle() async throws -> DaemonHandle {
         try await created.value()
     }
@@ -73,7 +83,10 @@ public struct DaemonServiceTypeError: Error, Sendable, Equatable, CustomStringCo
 final class CreatedDaemon: Sendable {
     private struct State {
         var result: Result<DaemonHandle, any Error>?
-        var waiters: [CheckedContinuation<DaemonHandle, any Error>] = []
+        var nextID = 0
+        var waiters: [Int: CheckedContinuation<DaemonHandle, any Error>] = [:]
+        /// Waits cancelled before they were added.
+        var cancelled: Set<Int> = []
     }
 
     private let state = Mutex(State())
@@ -81,20 +94,37 @@ final class CreatedDaemon: Sendable {
     func resolve(_ result: Result<DaemonHandle, any Error>) {
         let waiters = state.withLock { state in
             state.result = result
-            defer { state.waiters = [] }
-            return state.waiters
+            defer { state.waiters = [:] }
+            return state.waiters.values
         }
         for waiter in waiters { waiter.resume(with: result) }
     }
 
+    /// The outcome, once there is one; a cancelled wait throws `CancellationError`.
     func value() async throws -> DaemonHandle {
-        try await withCheckedThrowingContinuation { continuation in
-            let result: Result<DaemonHandle, any Error>? = state.withLock { state in
-                if let result = state.result { return result }
-                state.waiters.append(continuation)
-                return nil
+        let id = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let result: Result<DaemonHandle, any Error>? = state.withLock { state in
+                    if let result = state.result { return result }
+                    if state.cancelled.remove(id) != nil { return .failure(CancellationError()) }
+                    state.waiters[id] = continuation
+                    return nil
+                }
+                if let result { continuation.resume(with: result) }
             }
-            if let result { continuation.resume(with: result) }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                guard let waiter = state.waiters.removeValue(forKey: id) else {
+                    if state.result == nil { state.cancelled.insert(id) }
+                    return nil as CheckedContinuation<DaemonHandle, any Error>?
+                }
+                return waiter
+            }
+            waiter?.resume(throwing: CancellationError())
         }
     }
 }

@@ -83,9 +83,8 @@ public enum DaemonProcess {
     /// reason on stderr.
     ///
     /// No thread of the cooperative pool waits: a daemon runs on a thread of its own while this
-    /// suspends. The launcher, a supervisor loop that waits for signals and children
-    /// (`sigtimedwait`), and `--send-control` run on the main thread, which the async command
-    /// leaves idle; from there they also set the process name.
+    /// suspends, and the launcher (a supervisor loop that waits for signals and children) and
+    /// `--send-control` run on threads of their own.
     public static func run(_ options: ProcessOptions, daemons programs: [DaemonProgram]) async throws {
         let status = await execute(options, programs: programs)
         if status != 0 { throw ExitCode(status) }
@@ -374,27 +373,19 @@ public struct ProcessDaemonService: Service {
             }
         }
         let name = program.spec.name
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await handle.finished()
-            } onGracefulShutdown: {
-                terminateOnSignal(name: name, handle: handle)
-            }
-        } onCancel: {
-            handle.terminate()
-        }
+        await DaemonService.awaitFinish(of: handle) { logTerminateSignal(name: name) }
         // Wait until the daemon's thread has released its sockets and context (see HostedDaemon).
         await completion.wait()
         if let error = handle.error { throw error }
     }
 
-    private func terminateOnSignal(name: String, handle: DaemonHandle) {
+    /// Logs the first graceful shutdown (SIGINT or SIGTERM) once.
+    private func logTerminateSignal(name: String) {
         let first = reported.withLock { done in
             defer { done = true }
             return !done
         }
         if first { logger.info("\(name) has received terminate signal") }
-        handle.terminate()
     }
 
     /// Runs the service in a `ServiceGroup` that turns SIGTERM and SIGINT into graceful
@@ -470,7 +461,7 @@ public struct ProcessDaemonService: Service {
                 ? "\(daemon.liveConnections(index))" : "unknown (socket events not observed)"
             var line = "\(daemon.spec.name) channel \(spec.name) \(spec.socket.rawValue) \(spec.bind ? "bind" : "connect") \(endpoints.joined(separator: ",")): received \(counters.received), sent \(counters.sent), dropped \(counters.dropped), handler errors \(counters.handlerErrors), refused \(counters.refused)"
             if spec.socket.canSend { line += ", queued sends \(daemon.queuedSends(index))/\(spec.queue)" }
-            if daemon.isReceivePaused(index) { line += ", receive paused (flow control)" }
+            if daemon.isReceivePaused(index) { line += ", receive paused (flow control or a full stream buffer)" }
             return line + ", live connections \(connections)"
         }
     }

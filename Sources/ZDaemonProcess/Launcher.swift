@@ -219,6 +219,9 @@ public enum Launcher {
         var description: String
     }
 
+    /// Runs on the launcher's own thread only, which outlives every child: a child's
+    /// `PR_SET_PDEATHSIG` fires when the thread that started it ends, not the process.
+    ///
     /// Starts this executable again with `arguments`, its signal mask cleared and default
     /// dispositions, in a process group of its own, with a pipe on fd 3 (`ZGEN_READY_FD`) it
     /// writes one byte to once ready. Returns the pid and the pipe's read end.

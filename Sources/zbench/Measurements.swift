@@ -355,18 +355,22 @@ func throughputStream(_ transport: Transport, size: Int, count: Int) throws -> D
     guard let client = DaemonClient<Bench.StreamSink>(unchecked: handle) else { throw BenchError("not a StreamSink") }
     let bound = try boundEndpoint(handle, Bench.StreamSink.Channel.input, "StreamSink")
     let outcome = Outcome()
+    let failure = Mutex<(any Error)?>(nil)
     let done = DispatchSemaphore(value: 0)
     Task {
         var timer = StreamTimer(expected: count, outcome: outcome)
         do {
             for try await message in client.inputMessages where timer.count(message) { break }
-        } catch {}
+        } catch {
+            failure.withLock { $0 = error }
+        }
         done.signal()
     }
     let sender = try startSender(context, [bound], size: size, count: count, publish: false)
     done.wait()  // this thread is not the cooperative pool's
     handle.terminate()
     _ = handle.waitUntilFinished()
+    if let error = failure.withLock({ $0 }) { throw BenchError("stream throughput run failed: \(error)") }
     guard zb_join(sender) == 0, let seconds = outcome.seconds, seconds > 0 else {
         throw BenchError("stream throughput run failed: \(handle.error.map { "\($0)" } ?? "no result")")
     }

@@ -12,6 +12,15 @@ import ZDaemonTesting
 /// The one channel of the daemons below.
 private enum Out: Int, DaemonChannel { case out }
 
+/// A service that waits for the group's graceful shutdown and prints `GRACEFUL` (a group that is
+/// cancelled instead throws out of the wait, and it prints nothing).
+private struct AwaitsGracefulShutdown: Service {
+    func run() async throws {
+        try await gracefulShutdown()
+        print("GRACEFUL")
+    }
+}
+
 /// A service that prints `FINISHED <name>` when the one it wraps has returned.
 private struct Reporting: Service {
     let name: String
@@ -36,11 +45,13 @@ struct ServiceGroupSignalTests {
         #expect(child.waitForLine(containing: "READY Runner"), "\(child.lines.joined(separator: "\n"))")
         // The runner is still up: the finisher's end did not tear the group down.
         #expect(child.process.isRunning)
-        #expect(!child.lines.contains { $0.contains("Runner is terminating") })
+        #expect(!child.lines.contains { $0.contains("Runner is terminating") || $0.contains("GRACEFUL") })
         child.signal(SIGTERM)
         let status = child.waitForExit(timeout: 30)
         let output = child.lines.joined(separator: "\n")
         #expect(status == 0, "\(output)")
+        // A graceful shutdown, not a cancelled group: the services were told to shut down.
+        #expect(output.contains("GRACEFUL"), "\(output)")
         #expect(output.contains("Runner is terminating") && output.contains("FINISHED Runner"), "\(output)")
         #expect(output.contains("with 1 test") && output.contains("passed"), "\(output)")
     }
@@ -65,6 +76,7 @@ struct ServiceGroupSignalTests {
             services: [
                 .init(service: Reporting(name: "Finisher", inner: finisher), successTerminationBehavior: .ignore),
                 .init(service: Reporting(name: "Runner", inner: runner)),
+                .init(service: AwaitsGracefulShutdown()),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: Logger(label: "group")))

@@ -110,10 +110,17 @@ struct SignalTests {
         let previous = signal(SIGUSR2, SIG_IGN)
         defer { signal(SIGUSR2, previous) }
         let calls = Box(0)
+        let later = Box(0)
         let watch = TerminationSignals.watch([SIGUSR2]) { _ in calls.update { $0 += 1 } }
         kill(getpid(), SIGUSR2)
         #expect(eventually { calls.get == 1 })
+        // A second watch sees the next signal; the cancelled one, which would be called first, is not.
+        let second = TerminationSignals.watch([SIGUSR2]) { _ in later.update { $0 += 1 } }
         watch.cancel()
+        kill(getpid(), SIGUSR2)
+        #expect(eventually { later.get == 1 })
+        #expect(calls.get == 1)
+        second.cancel()
         var current = sigaction()
         sigaction(SIGUSR2, nil, &current)
         #expect(unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self))

@@ -198,6 +198,9 @@ extension Daemon {
                     if taken < 64 || clock.now() >= deadline { break }
                 }
             }
+            for channel in channels where channel.droppedAtTerminate > 0 {
+                logger.warning("\(spec.name): \(channel.droppedAtTerminate) messages on \(channel.spec.name) dropped at terminate: its stream buffer was full")
+            }
             loop.runPendingTasks()
             // On the loop's thread, before the flush: what the handlers send still goes out.
             loop.activity.begin(loop.activity.label("onWillTerminate"))  // for the watchdog

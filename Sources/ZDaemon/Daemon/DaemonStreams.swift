@@ -9,18 +9,24 @@ extension Daemon {
         -> InboundMessages<Message>
     {
         let channel = receivingChannel(index, "stream")
-        let handle = self.handle
-        let buffer = InboundBuffer<Message>(capacity: streamBuffer) {
-            _ = handle.submit { daemon in daemon?.resumeReading(index) }
+        let buffer = InboundBuffer<Message>(capacity: streamBuffer, channel: channel.spec.name, logger: logger) {
+            [weak handle] in _ = handle?.submit { daemon in daemon?.resumeReading(index) }
         }
         // unowned(unsafe): the handler is the channel's own, released at shutdown.
         channel.handler = .receiveBorrowed { [unowned(unsafe) self, unowned(unsafe) channel] frames in
+            if channel.streamFull {
+                // Only at terminate, which reads what reached the process: the buffer stays
+                // bounded, and what it cannot take is counted (and logged once, at the end).
+                channel.counters.dropped += 1
+                channel.droppedAtTerminate += 1
+                return
+            }
             if !buffer.push(try decode(frames)) {
                 channel.streamFull = true
                 self.updateReading(channel)
             }
         }
-        handle.registerStream(buffer, channel: index)
+        handle.registerStream(buffer, channel: index, channelName: channel.spec.name)
         return InboundMessages(buffer)
     }
 

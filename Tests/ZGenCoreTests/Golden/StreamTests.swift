@@ -33,9 +33,12 @@ struct StreamTests {
     }
 
     /// A Collector whose `jobs` connects to `endpoint`, buffering `buffer` messages per stream.
-    func collector(_ endpoint: String, buffer: Int = 64, hwm: Int32? = nil) async throws -> DaemonClient<Streams.Collector> {
+    func collector(_ endpoint: String, buffer: Int = 64, hwm: Int32? = nil, logs: LogCapture? = nil)
+        async throws -> DaemonClient<Streams.Collector>
+    {
         var settings = DaemonConfiguration()
         settings.streamBuffer = buffer
+        if let logs { settings.makeLogger = logs.configurationLogger }
         Streams.Collector.override(.jobs, with: ChannelOverride(endpoints: [endpoint], hwm: hwm), in: &settings)
         Streams.Collector.override(.notices, with: ChannelOverride(endpoints: [bindEndpoint(.inproc)]), in: &settings)
         Streams.Collector.override(.control, with: ChannelOverride(endpoints: [bindEndpoint(.inproc)]), in: &settings)
@@ -94,10 +97,8 @@ struct StreamTests {
         // Nobody consumes: the daemon reads exactly the buffer's 8 messages, then stops reading.
         #expect(try await eventually(collector) { $0.isReceivePaused(.jobs) })
         #expect(try await eventually(feeder) { $0.counters(.jobs).refused >= 1 })  // the feeder's queue is full, a send waits
-        let stalled = progress.done
-        for _ in 0..<20 { try await collector.withDaemon { _ in } }
         #expect(try await collector.withDaemon { $0.counters(.jobs).received } == 8)
-        #expect(progress.done == stalled && stalled < total, "sends went on while the stream was full")
+        #expect(progress.done < total, "every send went through while the stream was full")
         // A consumer drains it: every message arrives, once, in order; the sender finishes.
         let received = try await take(total, from: collector.jobsMessages).map(\.sequence)
         try await sender.value
@@ -173,16 +174,36 @@ struct StreamTests {
         try await feeder.finished()
     }
 
+    @Test("at terminate the buffer stays bounded: what it cannot take is counted as dropped and logged, what it holds is still yielded")
+    func terminateWithAFullBuffer() async throws {
+        let logs = LogCapture()
+        let endpoint = bindEndpoint(.inproc)
+        let feeder = try await feeder(endpoint)
+        let collector = try await collector(endpoint, buffer: 4, logs: logs)
+        for sequence in 0..<50 { try await feeder.send { try $0.sendJobs(Self.job(sequence)) } }
+        #expect(try await eventually(collector) { $0.isReceivePaused(.jobs) && $0.counters(.jobs).received == 4 })
+        collector.terminate()
+        try await collector.finished()
+        #expect(logs.messages.contains { $0.hasPrefix("Collector: ") && $0.hasSuffix(" messages on jobs dropped at terminate: its stream buffer was full") },
+                "\(logs.messages)")
+        #expect(try await take(100, from: collector.jobsMessages).map(\.sequence) == [0, 1, 2, 3])
+        feeder.terminate()
+        try await feeder.finished()
+    }
+
     @Test("a consumer cancelled while it waits ends its loop and takes no message")
     func cancellingAWaitingConsumer() async throws {
         let endpoint = bindEndpoint(.inproc)
         let feeder = try await feeder(endpoint)
         let collector = try await collector(endpoint)
+        let jobs = collector.jobsMessages
         let waiting = Task {
             var count = 0
-            for try await _ in collector.jobsMessages { count += 1 }
+            for try await _ in jobs { count += 1 }
             return count
         }
+        // Cancelled while it waits (not before): the consumer has registered.
+        #expect(try await eventuallyAsync { jobs.waitingConsumers == 1 })
         waiting.cancel()
         #expect(try await waiting.value == 0)
         try await feeder.send { try $0.sendJobs(Self.job(7)) }
@@ -255,6 +276,20 @@ extension StreamTests {
         sink.terminate()
         try await sink.finished()
     }
+}
+
+/// Whether `condition` holds within 10 s of waiting (counted in capped steps, like `eventually`).
+func eventuallyAsync(_ condition: @Sendable () -> Bool) async throws -> Bool {
+    var waited = Duration.zero
+    var last = ContinuousClock.now
+    while waited < .seconds(10) {
+        if condition() { return true }
+        try await Task.sleep(for: .milliseconds(2))
+        let now = ContinuousClock.now
+        waited += min(now - last, .milliseconds(50))
+        last = now
+    }
+    return condition()
 }
 
 /// The first `count` messages of `messages` (fewer if it ends first).
