@@ -179,9 +179,9 @@ public enum Bench {
     /// What `Requester` does with what it receives: conform a class of yours. Every receiving channel
     /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
     public protocol RequesterHandlers: AnyObject {
-        /// Receives the `Payload` reply on `echo` (REQ, binds tcp://127.0.0.1:*), or the timeout after which the socket
-        /// was reopened.
-        func onEcho(_ reply: Result<Payload, RequestTimeout>, daemon: Requester) throws
+        /// Receives the `Payload` reply on `echo` (REQ, binds tcp://127.0.0.1:*), or why there is none: the declared
+        /// error, a failure on the server, or the timeout after which the socket was reopened.
+        func onEcho(_ reply: Result<Payload, RequestFailure<Never>>, daemon: Requester) throws
     }
 
     /// Sends a request, waits for the echo, sends the next: one round trip at a time.
@@ -220,7 +220,7 @@ public enum Bench {
     }
 }
 
-/// The streamed channels of `StreamSink`: `for try await message in client.<channel>Messages { … }`.
+/// What the client of `StreamSink` adds: its streams (`for try await message in client.<channel>Messages`).
 extension DaemonClient where D == Bench.StreamSink {
     /// The `Payload` messages received on `input` (PULL, binds inproc://zbench-stream), in order; bounded:
     /// while the consumers lag, the daemon stops reading the socket (see `InboundMessages`).

@@ -6,9 +6,15 @@ final class Channel {
         case none
         case receive(([Frame]) throws -> Void)
         case receiveBorrowed((ReceivedFrames) throws -> Void)
-        case request(([Frame]) throws -> [Frame])
+        /// REP: the handler's answer goes back.
+        case request(([Frame]) throws -> RequestAnswer)
         case routed((RoutingID, [Frame]) throws -> Void)
-        case reply((Result<[Frame], RequestTimeout>) throws -> Void)
+        /// REQ: the outcome of the request that is out.
+        case reply((Result<[Frame], RequestFailure<[Frame]>>) throws -> Void)
+        /// ROUTER request server: the caller, its correlation frame and the request's frames.
+        case serve((RoutingID, Frame, [Frame]) throws -> Void)
+        /// DEALER caller: replies go to the requests in flight (`calls`).
+        case calls
     }
 
     let index: Int
@@ -25,6 +31,8 @@ final class Channel {
     private let droppedMetric: Counter
     private let handlerErrorsMetric: Counter
     private let refusedMetric: Counter
+    private let failedMetric: Counter
+    private let lateMetric: Counter
     /// Reused receive buffer.
     @exclusivity(unchecked) var frames: [Frame] = []
     /// Messages the socket could not take yet (bounded by `spec.queue`); `pendingHead` is the
@@ -32,6 +40,9 @@ final class Channel {
     @exclusivity(unchecked) var pending: [[Frame]] = []
     @exclusivity(unchecked) var pendingHead = 0
     var pendingCount: Int { pending.count - pendingHead }
+    /// DEALER caller: the requests in flight, by correlation id, and the last id given.
+    var calls: [UInt64: PendingCall] = [:]
+    var lastCall: UInt64 = 0
     /// REQ: a request is out and its reply (or timeout) has not been handled yet.
     @exclusivity(unchecked) var awaitingReply = false
     @exclusivity(unchecked) var replyTimer: Scheduled?
@@ -75,6 +86,8 @@ final class Channel {
         droppedMetric = Counter(label: "\(metricsPrefix)_dropped", dimensions: dimensions, factory: factory)
         handlerErrorsMetric = Counter(label: "\(metricsPrefix)_handler_errors", dimensions: dimensions, factory: factory)
         refusedMetric = Counter(label: "\(metricsPrefix)_refused", dimensions: dimensions, factory: factory)
+        failedMetric = Counter(label: "\(metricsPrefix)_failed", dimensions: dimensions, factory: factory)
+        lateMetric = Counter(label: "\(metricsPrefix)_late", dimensions: dimensions, factory: factory)
     }
 
     /// Pushes the counts accumulated since the last call to swift-metrics (batched, so the
@@ -93,6 +106,8 @@ final class Channel {
         if counters.refused != reported.refused {
             refusedMetric.increment(by: Int64(counters.refused - reported.refused))
         }
+        if counters.failed != reported.failed { failedMetric.increment(by: Int64(counters.failed - reported.failed)) }
+        if counters.late != reported.late { lateMetric.increment(by: Int64(counters.late - reported.late)) }
         reported = counters
     }
 

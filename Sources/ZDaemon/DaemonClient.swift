@@ -98,6 +98,46 @@ public struct DaemonClient<D: TypedDaemon>: Sendable {
         }
     }
 
+    /// Sends `request` on the DEALER request `channel` and suspends until its outcome (generated
+    /// daemons have a typed method per request channel: `requestQuotes(_:timeout:)`). Any number
+    /// of requests may be in flight, each with its own timeout (`timeout`, else the channel's, else
+    /// 5 s). Returns the reply; throws ``RequestFailure`` (the declared error, a failure on the
+    /// server, or the timeout), ``DaemonFinishedError`` when the daemon has finished or terminates
+    /// first, `CancellationError` when the calling task is cancelled (the request is forgotten: its
+    /// reply counts as late), or ``ChannelFullError`` when the request cannot be queued.
+    public func request<Q: FrameMessage, R: FrameMessage, E: FrameMessage & Error>(
+        _ channel: D.Channel, _ request: Q, timeout: Duration? = nil, reply: R.Type, error: E.Type
+    ) async throws -> R {
+        let name = handle.name
+        let index = channel.rawValue
+        let frames = try request.encodeFrames()
+        let pending = PendingRequest<R>()
+        let handle = self.handle
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
+                let posted = handle.submit { daemon in
+                    pending.continuation = continuation
+                    if pending.isCancelled { return pending.finish(.failure(CancellationError())) }
+                    guard let daemon else { return pending.finish(.failure(DaemonFinishedError(daemon: name))) }
+                    do {
+                        pending.id = try daemon.call(frames, on: index, timeout: timeout) { outcome in
+                            guard let outcome else { return pending.finish(.failure(DaemonFinishedError(daemon: name))) }
+                            pending.finish(outcome.typed(R.self, E.self).mapError { $0 })
+                        }
+                    } catch {
+                        pending.finish(.failure(error))
+                    }
+                }
+                if !posted { continuation.resume(throwing: DaemonFinishedError(daemon: name)) }
+            }
+        } onCancel: {
+            _ = handle.submit { daemon in
+                if let id = pending.id { daemon?.cancelCall(id, on: index) }
+                pending.cancel()
+            }
+        }
+    }
+
     /// The messages of a streamed channel (``TypedDaemon/streamMessages(_:as:)``; generated
     /// daemons have a typed property per streamed channel, `jobMessages`). Iterating a channel
     /// that is not streamed, or not as `M`, throws an error that says so.
@@ -136,6 +176,29 @@ final class PendingSend: @unchecked Sendable {
 
     /// The caller was cancelled: a send that has not gone out fails with `CancellationError`
     /// (now, if it waits; when its first try comes, if that has not run yet).
+    func cancel() {
+        guard !isFinished else { return }
+        isCancelled = true
+        if continuation != nil { finish(.failure(CancellationError())) }
+    }
+}
+
+/// A client request in flight, touched on the daemon's loop thread only: its continuation is
+/// resumed once, by the outcome, the daemon's end, or the caller's cancellation.
+final class PendingRequest<R: Sendable>: @unchecked Sendable {
+    var continuation: CheckedContinuation<R, any Error>?
+    var id: UInt64?
+    private(set) var isCancelled = false
+    private var isFinished = false
+
+    func finish(_ result: Result<R, any Error>) {
+        guard !isFinished else { return }
+        isFinished = true
+        continuation?.resume(with: result)
+    }
+
+    /// The caller was cancelled: the request fails with `CancellationError` (now, if it is in
+    /// flight; when it would be sent, if that has not happened yet).
     func cancel() {
         guard !isFinished else { return }
         isCancelled = true

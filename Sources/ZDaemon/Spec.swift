@@ -40,7 +40,9 @@ public struct ChannelSpec: Sendable, Equatable {
     public var queue: Int
     /// Linger at close in ms; `nil` uses the configuration's linger.
     public var linger: Int32?
-    /// REQ only: reply timeout in ms (Lazy Pirate); `nil` waits forever.
+    /// REQ: the reply timeout (then the socket is reopened, Lazy Pirate); DEALER request
+    /// channel: a request's timeout when the call gives none. In ms; `nil`:
+    /// ``ChannelLimits/defaultTimeout`` (5 s).
     public var timeout: Int?
     /// Name of the sending channel that drains this input (flow control, issue 7).
     public var drainedBy: String?
@@ -123,7 +125,7 @@ public struct ChannelOverride: Sendable, Equatable {
     public var queue: Int?
     /// Replacement linger (ms).
     public var linger: Int32?
-    /// Replacement REQ timeout (ms).
+    /// Replacement request timeout (ms; REQ and DEALER request channels).
     public var timeout: Int?
     /// Options merged field by field over the spec's.
     public var options: ChannelOptions
@@ -259,13 +261,22 @@ public struct ChannelCounters: Sendable, Equatable {
     /// high-water mark and the channel's queue was full, including an XPUB with no-drop) or a
     /// libzmq refusal such as a ROUTER's unroutable peer under `routerMandatory` (EHOSTUNREACH).
     public var refused: Int
+    /// Requests that did not end with their reply: on a caller (REQ, DEALER request channel) the
+    /// ones answered with the declared error or a failure, or timed out; on a server (REP, ROUTER
+    /// request channel) the ones it answered with the declared error or a failure.
+    public var failed: Int
+    /// Replies that came after their request had timed out (dropped: they never reach another request).
+    public var late: Int
 
     /// Creates counts.
-    public init(received: Int = 0, sent: Int = 0, dropped: Int = 0, handlerErrors: Int = 0, refused: Int = 0) {
+    public init(received: Int = 0, sent: Int = 0, dropped: Int = 0, handlerErrors: Int = 0, refused: Int = 0,
+                failed: Int = 0, late: Int = 0) {
         self.received = received
         self.sent = sent
         self.dropped = dropped
         self.handlerErrors = handlerErrors
         self.refused = refused
+        self.failed = failed
+        self.late = late
     }
 }

@@ -27,7 +27,7 @@ extension TypedDaemon {
     /// It merges over what is there already (what `change` leaves `nil` stays), so changes made
     /// in code and those the process layer read from the configuration file combine.
     public static func override(_ channel: Channel, with change: ChannelOverride, in configuration: inout DaemonConfiguration) {
-        let name = spec.channels[channel.rawValue].name
+        let name = Self.spec.channels[channel.rawValue].name
         configuration.channels[name] = configuration.channels[name].map { $0.merging(change) } ?? change
     }
 
@@ -119,11 +119,64 @@ extension TypedDaemon {
         }
     }
 
-    /// Answers each `M` request on the REP `channel` with the `R` that `handler` returns.
+    /// Answers each `M` request on the REP `channel` with the `R` that `handler` returns; a
+    /// handler that throws answers with a failure naming the error.
     @inlinable
     public func onRequest<M: FrameMessage, R: FrameMessage>(_ channel: Channel, _ handler: @escaping (M, Self) throws -> R) {
-        daemon.onRequest(channel) { [unowned(unsafe) daemon] frames in
-            try handler(M(frames: frames), Self(wrapping: daemon)).encodeFrames()
+        onRequest(channel, declaring: Never.self, handler)
+    }
+
+    /// Answers each `M` request on the REP `channel` with the `R` that `handler` returns, or with
+    /// the channel's declared error `E` when the handler throws one; any other error answers with
+    /// a failure naming it.
+    @inlinable
+    public func onRequest<M: FrameMessage, R: FrameMessage, E: FrameMessage & Error>(
+        _ channel: Channel, declaring errors: E.Type, _ handler: @escaping (M, Self) throws -> R
+    ) {
+        daemon.onRequestAnswering(channel.rawValue) { [unowned(unsafe) daemon] frames in
+            do {
+                return .reply(try handler(M(frames: frames), Self(wrapping: daemon)).encodeFrames())
+            } catch let declared as E {
+                return .error(try declared.encodeFrames())
+            }
+        }
+    }
+
+    /// Serves each `M` request on the ROUTER request `channel`: `handler` answers through the
+    /// ``Responder`` (now or later, on the loop). A handler that throws before answering answers
+    /// with the declared error `E` it threw, or with a failure naming any other error.
+    @inlinable
+    public func onCall<M: FrameMessage, R: FrameMessage, E: FrameMessage & Error>(
+        _ channel: Channel, _ handler: @escaping (M, Responder<R, E>, Self) throws -> Void
+    ) {
+        let index = channel.rawValue
+        daemon.onCall(index) { [unowned(unsafe) daemon] peer, correlation, frames in
+            let responder = Responder<R, E>(daemon: daemon, channel: index, peer: peer, correlation: correlation)
+            do {
+                try handler(M(frames: frames), responder, Self(wrapping: daemon))
+            } catch let declared as E where !responder.isAnswered {
+                try responder.fail(declared)
+            } catch where !responder.isAnswered {
+                try? responder.fail(reason: Daemon.reason(for: error))
+                throw error  // logged and counted, as a handler's error (or a malformed request)
+            }
+        }
+    }
+
+    /// Sends `request` on the DEALER request `channel` and hands its outcome to `completion` on
+    /// the loop: the reply `R`, or a ``RequestFailure`` (the declared error `E`, a failure, or no
+    /// reply within `timeout`, else the channel's `timeout`, else 5 s). A daemon that terminates
+    /// first ends the request with a failure. Throws when it cannot be sent (``ChannelFullError``).
+    @inlinable
+    public func request<Q: FrameMessage, R: FrameMessage, E: FrameMessage & Error>(
+        _ channel: Channel, _ request: Q, timeout: Duration? = nil,
+        _ completion: @escaping (Result<R, RequestFailure<E>>, Self) -> Void
+    ) throws {
+        let name = Self.spec.channels[channel.rawValue].name
+        try daemon.call(try request.encodeFrames(), on: channel.rawValue, timeout: timeout) { [unowned(unsafe) daemon] outcome in
+            let typed = outcome?.typed(R.self, E.self)
+                ?? .failure(.remote(RemoteFailure(reason: "\(Self.spec.name) terminated before the reply on \(name)")))
+            completion(typed, Self(wrapping: daemon))
         }
     }
 
@@ -135,15 +188,15 @@ extension TypedDaemon {
         }
     }
 
-    /// Hands the `M` reply to each request sent on the REQ `channel` to `handler`, or the
-    /// timeout after which the socket was reopened.
+    /// Hands the outcome of each request sent on the REQ `channel` to `handler`: the `M` reply,
+    /// or a ``RequestFailure`` (the declared error `E`, a failure, or the timeout after which the
+    /// socket was reopened). A reply that does not decode is a failure (`malformed reply: …`).
     @inlinable
-    public func onReply<M: FrameMessage>(_ channel: Channel, _ handler: @escaping (Result<M, RequestTimeout>, Self) throws -> Void) {
-        daemon.onReply(channel) { [unowned(unsafe) daemon] result in
-            switch result {
-            case .success(let frames): try handler(.success(M(frames: frames)), Self(wrapping: daemon))
-            case .failure(let timeout): try handler(.failure(timeout), Self(wrapping: daemon))
-            }
+    public func onReply<M: FrameMessage, E: FrameMessage & Error>(
+        _ channel: Channel, _ handler: @escaping (Result<M, RequestFailure<E>>, Self) throws -> Void
+    ) {
+        daemon.onReply(channel.rawValue) { [unowned(unsafe) daemon] outcome in
+            try handler(outcome.typed(M.self, E.self), Self(wrapping: daemon))
         }
     }
 

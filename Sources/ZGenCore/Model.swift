@@ -163,6 +163,11 @@ public struct Channel: Sendable, Hashable {
     public var recv: String?
     /// The receive handler's method name, if the channel receives.
     public var handler: String?
+    /// The declared error message (schema name) a REQ/REP or request channel's server may answer with.
+    public var error: String?
+    /// A request channel: a DEALER that calls (any number of requests in flight, matched by a
+    /// correlation id) or a ROUTER that serves them (`request`/`reply` in the schema).
+    public var isRequestChannel = false
     /// The client property that streams what the channel receives (`jobMessages`), if the schema
     /// streams it (`"stream": true`); such a channel has no handler.
     public var stream: String?

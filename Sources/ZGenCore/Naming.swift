@@ -23,6 +23,9 @@ enum Naming {
         (socket == .router ? "reply" : "send") + channelPart
     }
 
+    /// A request channel's call (DEALER) unless the schema names one (`sender`): `request<Channel>`.
+    static func requestMethod(_ channelPart: String) -> String { "request" + channelPart }
+
     /// A streamed channel's property on the daemon's client (`DaemonClient`): `<channel>Messages`
     /// (`job` → `jobMessages`), an `InboundMessages` of its received type.
     static func streamProperty(_ channelName: String) -> String { Identifiers.lowerCamelCase(channelName) + "Messages" }
@@ -43,7 +46,7 @@ enum Naming {
         "Channel", "daemon", "spec", "run", "terminate", "isTerminating", "loop", "logger", "handle", "override",
         "onStart", "onWillTerminate", "onSocketEvent", "scheduleTask", "scheduleRepeatedTask", "execute",
         "onMessage", "onRequest", "onRouted", "onReply", "counters", "channelSpec", "boundEndpoints",
-        "queuedSends", "isReceivePaused", "liveConnections", "socketEventCounts",
+        "queuedSends", "isReceivePaused", "liveConnections", "socketEventCounts", "request", "onCall", "streamMessages",
     ]
 
     /// Names a message or daemon type may not take: they would shadow names the generated code uses.

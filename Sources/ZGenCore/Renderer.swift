@@ -100,19 +100,39 @@ struct Renderer {
                 r.renderDaemon(daemon)
             }
         }
-        for daemon in schema.daemons where daemon.channels.contains(where: { $0.stream != nil }) {
+        for daemon in schema.daemons
+        where daemon.channels.contains(where: { $0.stream != nil || $0.isRequestChannel && $0.socket == .dealer }) {
             line()
-            renderStreams(daemon)
+            renderClient(daemon)
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// The typed streams of a daemon's streamed channels, on its client.
-    mutating func renderStreams(_ daemon: Daemon) {
+    /// The declared error type of a REQ, REP or request channel (`Never` when it declares none).
+    func errorType(_ channel: Channel) -> String { channel.error.map { typeName(ofMessage: $0) } ?? "Never" }
+
+    /// What a daemon's client adds: the typed streams of its streamed channels and the awaited
+    /// requests of its calling request channels.
+    mutating func renderClient(_ daemon: Daemon) {
         let d = "\(namespace).\(daemon.typeName)"
-        doc("The streamed channels of `\(daemon.name)`: `for try await message in client.<channel>Messages { … }`.")
+        var adds: [String] = []
+        if daemon.channels.contains(where: { $0.isRequestChannel && $0.socket == .dealer }) { adds.append("awaited requests") }
+        if daemon.channels.contains(where: { $0.stream != nil }) { adds.append("streams (`for try await message in client.<channel>Messages`)") }
+        doc("What the client of `\(daemon.name)` adds: its \(adds.joined(separator: " and its ")).")
         block("extension DaemonClient where D == \(d)") { r in
             var first = true
+            for channel in daemon.channels where channel.isRequestChannel && channel.socket == .dealer {
+                guard let method = channel.sender, let send = channel.send, let recv = channel.recv else { continue }
+                if !first { r.line() }
+                first = false
+                let q = "\(r.namespace).\(r.typeName(ofMessage: send))"
+                let reply = "\(r.namespace).\(r.typeName(ofMessage: recv))"
+                let error = channel.error.map { "\(r.namespace).\(r.typeName(ofMessage: $0))" } ?? "Never"
+                r.doc("Sends \(Self.article(r.typeName(ofMessage: send))) request on `\(channel.name)` (\(Self.where_(channel))) and awaits its reply; throws `RequestFailure<\(channel.error.map { r.typeName(ofMessage: $0) } ?? "Never")>` (the declared error, a failure, the timeout), `DaemonFinishedError` or `CancellationError`.")
+                r.block("\(r.a)func \(Identifiers.escaped(method))(_ request: \(q), timeout: Duration? = nil) async throws -> \(reply)") { r in
+                    r.line("try await self.request(.\(Identifiers.escaped(channel.caseName)), request, timeout: timeout, reply: \(reply).self, error: \(error).self)")
+                }
+            }
             for channel in daemon.channels {
                 guard let property = channel.stream, let recv = channel.recv else { continue }
                 if !first { r.line() }
@@ -185,7 +205,9 @@ struct Renderer {
         doc(message.description ?? "The `\(message.name)` message.")
         doc("")
         doc("Frames: " + message.frames.map { "`\($0.name)` (\(Self.frameSummary($0)))" }.joined(separator: ", ") + ".")
-        block("\(a)struct \(message.typeName): FrameMessage, Equatable") { r in
+        let isError = schema.daemons.contains { $0.channels.contains { $0.error == message.name } }
+        if isError { doc("A declared error: a server answers with it by throwing it.") }
+        block("\(a)struct \(message.typeName): FrameMessage, Equatable\(isError ? ", Error" : "")") { r in
             for (index, frame) in message.frames.enumerated() {
                 let position = frame.repeated ? "Frames \(index) and after" : "Frame \(index)"
                 r.doc(frame.description ?? "\(position): `\(frame.name)`, \(Self.frameSummary(frame)).")
@@ -308,15 +330,21 @@ struct Renderer {
                 switch channel.socket {
                 case .rep:
                     let reply = r.typeName(ofMessage: channel.send)
-                    r.doc("Answers \(Self.article(type)) request received on \(context) with \(Self.article(reply)) reply.")
+                    let declared = channel.error.map { "; throw \(Self.article(r.typeName(ofMessage: $0))) to answer with that error" } ?? ""
+                    r.doc("Answers \(Self.article(type)) request received on \(context) with \(Self.article(reply)) reply\(declared).")
                     r.line("func \(name)(_ request: \(type), daemon: \(d)) throws -> \(reply)")
+                case .router where channel.isRequestChannel:
+                    let reply = r.typeName(ofMessage: channel.send)
+                    let declared = channel.error.map { ", `fail(_:)` with \(Self.article(r.typeName(ofMessage: $0)))" } ?? ""
+                    r.doc("Serves \(Self.article(type)) request received on \(context): answer with `reply.reply(_:)`\(declared) or `fail(reason:)`, now or later on the loop; a throw before answering answers for you.")
+                    r.line("func \(name)(_ request: \(type), reply: Responder<\(reply), \(r.errorType(channel))>, daemon: \(d)) throws")
                 case .router:
                     let answer = channel.sender.map { " answer with `daemon.\($0)(_:to:)`" } ?? ""
                     r.doc("Receives \(Self.article(type)) on \(context) from `peer`;\(answer.isEmpty ? " it sends nothing back" : answer).")
                     r.line("func \(name)(_ message: \(type), from peer: RoutingID, daemon: \(d)) throws")
                 case .req:
-                    r.doc("Receives the `\(type)` reply on \(context), or the timeout after which the socket was reopened.")
-                    r.line("func \(name)(_ reply: Result<\(type), RequestTimeout>, daemon: \(d)) throws")
+                    r.doc("Receives the `\(type)` reply on \(context), or why there is none: the declared error, a failure on the server, or the timeout after which the socket was reopened.")
+                    r.line("func \(name)(_ reply: Result<\(type), RequestFailure<\(r.errorType(channel))>>, daemon: \(d)) throws")
                 default:
                     r.doc("Receives \(Self.article(type)) on \(context).")
                     r.line("func \(name)(_ message: \(type), daemon: \(d)) throws")
@@ -366,11 +394,17 @@ struct Renderer {
 
     /// What a channel carries, for doc comments: "sends `Text`", "carries `Text`".
     func carries(_ channel: Channel) -> String {
-        if let send = channel.send, let recv = channel.recv, send == recv { return "carries `\(typeName(ofMessage: send))`" }
+        let declared = channel.error.map { ", errors `\(typeName(ofMessage: $0))`" } ?? ""
+        if channel.isRequestChannel, let send = channel.send, let recv = channel.recv {
+            return channel.socket == .dealer
+                ? "calls: requests `\(typeName(ofMessage: send))`, replies `\(typeName(ofMessage: recv))`\(declared)"
+                : "serves: requests `\(typeName(ofMessage: recv))`, replies `\(typeName(ofMessage: send))`\(declared)"
+        }
+        if let send = channel.send, let recv = channel.recv, send == recv { return "carries `\(typeName(ofMessage: send))`\(declared)" }
         var parts: [String] = []
         if let send = channel.send { parts.append("sends `\(typeName(ofMessage: send))`") }
         if let recv = channel.recv { parts.append("receives `\(typeName(ofMessage: recv))`") }
-        var text = parts.joined(separator: ", ")
+        var text = parts.joined(separator: ", ") + declared
         if let stream = channel.stream { text += ", streamed (`\(stream)`)" }
         return text
     }
@@ -426,14 +460,18 @@ struct Renderer {
                         let wire: String
                         let labels: String
                         switch channel.socket {
+                        case .rep where channel.error != nil:
+                            (wire, labels) = ("onRequest(.\(Identifiers.escaped(channel.caseName)), declaring: \(r.errorType(channel)).self)", "$0, daemon: $1")
                         case .rep: (wire, labels) = ("onRequest", "$0, daemon: $1")
+                        case .router where channel.isRequestChannel: (wire, labels) = ("onCall", "$0, reply: $1, daemon: $2")
                         case .router: (wire, labels) = ("onRouted", "$0, from: $1, daemon: $2")
                         case .req: (wire, labels) = ("onReply", "$0, daemon: $1")
                         default: (wire, labels) = ("onMessage", "$0, daemon: $1")
                         }
                         // A closure, not the method reference `handlers.onX(_:daemon:)`: no reabstraction
                         // thunk per message.
-                        r.line("\(wire)(.\(Identifiers.escaped(channel.caseName))) { try handlers.\(Identifiers.escaped(handler))(\(labels)) }")
+                        let call = wire.hasSuffix(")") ? wire : "\(wire)(.\(Identifiers.escaped(channel.caseName)))"
+                        r.line("\(call) { try handlers.\(Identifiers.escaped(handler))(\(labels)) }")
                     }
                     r.renderStreamWiring(daemon)
                 }
@@ -441,6 +479,8 @@ struct Renderer {
                 r.line()
                 if streams {
                     r.doc("Creates the daemon (what it receives is streamed, so it has no handlers); `run()` opens the channels.")
+                } else if daemon.channels.contains(where: { $0.isRequestChannel }) {
+                    r.doc("Creates the daemon (each request's reply goes to its caller, so it has no handlers); `run()` opens the channels.")
                 } else {
                     r.doc("Creates the daemon (it receives nothing, so it has no handlers); `run()` opens the channels.")
                 }
@@ -459,6 +499,17 @@ struct Renderer {
                 if let description = channel.description {
                     r.doc(description)
                     r.doc("")
+                }
+                if channel.isRequestChannel, let recv = channel.recv {
+                    let reply = r.typeName(ofMessage: recv)
+                    r.doc("Sends \(Self.article(type)) request on `\(channel.name)` (\(Self.where_(channel))); `completion` gets, on the loop, the `\(reply)` reply or why there is none (the declared error, a failure, no reply within `timeout`).")
+                    r.line("\(r.a)func \(name)(")
+                    r.line("    _ request: \(type), timeout: Duration? = nil,")
+                    r.line("    _ completion: @escaping (Result<\(reply), RequestFailure<\(r.errorType(channel))>>, \(d)) -> Void")
+                    r.block(") throws") { r in
+                        r.line("try self.request(.\(Identifiers.escaped(channel.caseName)), request, timeout: timeout, completion)")
+                    }
+                    continue
                 }
                 if router {
                     r.doc("Replies \(Self.article(type)) on `\(channel.name)` (\(Self.where_(channel))) to `peer`, in the envelope shape it used.")

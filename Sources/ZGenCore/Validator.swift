@@ -26,7 +26,7 @@ struct Validator {
     static let frameKeys = ["name", "type", "swiftType", "repeated", "description"]
     static let daemonKeys = ["title", "description", "channels"]
     static let channelKeys = [
-        "socket", "endpoint", "bind", "subscribe", "message", "send", "recv", "handler", "stream", "sender", "hwm", "queue", "linger",
+        "socket", "endpoint", "bind", "subscribe", "message", "send", "recv", "request", "reply", "error", "handler", "stream", "sender", "hwm", "queue", "linger",
         "timeout", "drainedBy", "drains", "options", "security", "curveServer", "description",
     ]
     static let optionKeys = ChannelOption.allCases.map(\.schemaKey)
@@ -581,7 +581,7 @@ struct Validator {
             return (name, m)
         }
         var resolved: [String: String] = [:]
-        for key in ["message", "send", "recv"] {
+        for key in ["message", "send", "recv", "request", "reply", "error"] {
             guard let (name, m) = messageName(key) else {
                 if keys[key] != nil { ok = false }
                 continue
@@ -599,6 +599,35 @@ struct Validator {
             diagnostics.error("use either `message` or `send`/`recv`, not both", at: m.keyLocation)
             ok = false
         }
+        // request/reply: a request channel (DEALER calls, ROUTER serves) or REQ/REP in their words
+        let requestKeys = ["request", "reply"].filter { keys[$0] != nil }
+        if let first = requestKeys.first.flatMap({ keys[$0] }) {
+            if let other = ["message", "send", "recv"].first(where: { keys[$0] != nil }), let m = keys[other] {
+                diagnostics.error("use either `request`/`reply` or `\(other)`, not both", at: m.keyLocation)
+                ok = false
+            } else if ![.dealer, .router, .req, .rep].contains(socket) {
+                diagnostics.error("`\(requestKeys[0])` needs a DEALER (calls), ROUTER (serves), REQ or REP socket, not \(socket.rawValue)",
+                                  at: first.keyLocation)
+                ok = false
+            } else if requestKeys.count < 2 {
+                let missing = requestKeys[0] == "request" ? "reply" : "request"
+                diagnostics.error("a request channel needs both `request` and `reply`; `\(missing)` is missing", at: member.keyLocation)
+                ok = false
+            } else if let request = resolved["request"], let reply = resolved["reply"] {
+                let calls = socket == .dealer || socket == .req
+                channel.send = calls ? request : reply
+                channel.recv = calls ? reply : request
+                channel.isRequestChannel = socket == .dealer || socket == .router
+            }
+        }
+        if let m = keys["error"] {
+            if ![.dealer, .router, .req, .rep].contains(socket) || (socket == .dealer || socket == .router) && requestKeys.isEmpty {
+                diagnostics.error("`error` needs a REQ or REP channel or a request channel (`request`/`reply`)", at: m.keyLocation)
+                ok = false
+            } else if let error = resolved["error"] {
+                channel.error = error
+            }
+        }
         if let m = keys["send"], !socket.canSend {
             diagnostics.error("a \(socket.rawValue) socket cannot send; remove `send`", at: m.keyLocation)
             ok = false
@@ -615,12 +644,12 @@ struct Validator {
                 if socket.canSend { channel.send = message }
                 if socket.canReceive { channel.recv = message }
             }
-        } else {
+        } else if requestKeys.isEmpty {
             if socket.canSend { channel.send = resolved["send"] }
             if socket.canReceive { channel.recv = resolved["recv"] }
         }
-        if keys["message"] == nil && keys["send"] == nil && keys["recv"] == nil {
-            diagnostics.error("\(what) needs `message` (or `send`/`recv`): the type it carries", at: member.keyLocation)
+        if keys["message"] == nil && keys["send"] == nil && keys["recv"] == nil && requestKeys.isEmpty {
+            diagnostics.error("\(what) needs `message` (or `send`/`recv`, or `request`/`reply`): the type it carries", at: member.keyLocation)
             ok = false
         } else if ok, socket == .req || socket == .rep, channel.send == nil || channel.recv == nil {
             diagnostics.error("a \(socket.rawValue) channel needs both `send` and `recv` (or `message` for both)", at: member.keyLocation)
@@ -631,9 +660,10 @@ struct Validator {
         var streamed = false
         if let streamMember = keys["stream"] {
             if let value = bool(streamMember) {
-                if value && (channel.recv == nil || [.rep, .req, .router].contains(socket)) {
+                if value && (channel.recv == nil || [.rep, .req, .router].contains(socket) || channel.isRequestChannel) {
                     let reason = channel.recv == nil
                         ? (socket.canReceive ? "never receives (no `recv` type)" : "is send-only (\(socket.rawValue))")
+                        : channel.isRequestChannel ? "is a request channel (each reply goes to its request)"
                         : socket == .router ? "is a ROUTER (its handler gets the peer to answer)"
                         : "is \(socket.rawValue) (its handler \(socket == .rep ? "returns the reply" : "gets the reply or the timeout"))"
                     diagnostics.error("`stream` on channel `\(member.key)`, which \(reason)", at: streamMember.keyLocation)
@@ -652,8 +682,15 @@ struct Validator {
         }
 
         // handler
+        let calls = channel.isRequestChannel && socket == .dealer
         if streamed {
             // No handler: the client's `<channel>Messages` yields what it receives.
+        } else if calls, let handlerMember = keys["handler"] {
+            diagnostics.error("`handler` on request channel `\(member.key)`, which calls: each request gets its own outcome",
+                              at: handlerMember.keyLocation)
+            ok = false
+        } else if calls {
+            // No handler: each request's outcome goes to its caller.
         } else if let handlerMember = keys["handler"], let handler = string(handlerMember) {
             if channel.recv == nil {
                 let reason = socket.canReceive ? "never receives (no `recv` type)" : "is send-only (\(socket.rawValue))"
@@ -672,10 +709,11 @@ struct Validator {
         }
 
         // sender: REP has no send method (its handler returns the reply)
-        let sends = channel.send != nil && socket != .rep
+        let sends = channel.send != nil && socket != .rep && !(channel.isRequestChannel && socket == .router)
         if let senderMember = keys["sender"], let sender = string(senderMember) {
             if !sends {
                 let reason = socket == .rep ? "answers by returning from its handler (REP)"
+                    : channel.isRequestChannel ? "serves requests: its handler answers through the responder"
                     : socket.canSend ? "never sends (no `send` type)" : "is receive-only (\(socket.rawValue))"
                 diagnostics.error("`sender` on channel `\(member.key)`, which \(reason)", at: senderMember.keyLocation)
                 ok = false
@@ -691,7 +729,7 @@ struct Validator {
         } else if keys["sender"] != nil {
             ok = false
         } else if sends {
-            channel.sender = Naming.sendMethod(part, socket: socket)
+            channel.sender = calls ? Naming.requestMethod(part) : Naming.sendMethod(part, socket: socket)
         }
 
         // numbers
@@ -705,8 +743,10 @@ struct Validator {
             if let value = integer(m, in: ChannelLimits.linger) { channel.linger = value } else { ok = false }
         }
         if let m = keys["timeout"] {
-            if socket != .req {
-                diagnostics.error("`timeout` applies only to REQ sockets, not \(socket.rawValue)", at: m.keyLocation)
+            if socket != .req && !calls {
+                diagnostics.error(socket == .dealer
+                    ? "`timeout` on a DEALER needs a request channel (`request`/`reply`)"
+                    : "`timeout` applies to REQ channels and DEALER request channels, not \(socket.rawValue)", at: m.keyLocation)
                 ok = false
             } else if let value = integer(m, in: ChannelLimits.timeout) {
                 channel.timeout = value

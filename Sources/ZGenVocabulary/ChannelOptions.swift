@@ -5,6 +5,8 @@ public enum ChannelLimits {
     public static let defaultHWM = 1000
     /// Default bound of the runtime's own send queue, messages.
     public static let defaultQueue = 1000
+    /// Default request timeout (REQ, DEALER request channels), ms: no request waits forever.
+    public static let defaultTimeout = 5000
     /// `hwm`: 0 (no limit) up to Int32.max messages.
     public static let hwm: ClosedRange<Int> = 0...Int(Int32.max)
     /// `queue`: 0 up to Int32.max messages.

@@ -223,7 +223,7 @@ final class PingingRequester: Bench.RequesterHandlers {
         try daemon.sendEcho(payload)
     }
 
-    func onEcho(_ reply: Result<Bench.Payload, RequestTimeout>, daemon: Bench.Requester) throws {
+    func onEcho(_ reply: Result<Bench.Payload, RequestFailure<Never>>, daemon: Bench.Requester) throws {
         let now = zb_now()
         _ = try reply.get()
         let micros = (now - started) * 1e6

@@ -282,6 +282,8 @@ struct DaemonTests {
         #expect(logs.messages.contains { $0.contains("blocked for") && $0.hasSuffix(" s by timer heartbeat") })
     }
 
+    /// zgen's layout: a status frame before the reply; a handler that throws still answers, with
+    /// a failure naming the error, so the requester never waits for a reply that cannot come.
     @Test func repRepliesToRequests() throws {
         let handle = try startDaemon {
             let daemon = try Daemon(spec: .test("Echo", ChannelSpec(name: "echo", socket: .rep, endpoints: ["tcp://127.0.0.1:*"], bind: true)))
@@ -295,11 +297,12 @@ struct DaemonTests {
         let client = try Socket(.req)
         try client.connect(try #require(handle.boundEndpoints(0).first))
         try client.send(textFrames("a", "", "b"))
-        #expect(try client.receive(timeout: .seconds(10)) == textFrames("b", "", "a"))
+        #expect(try client.receive(timeout: .seconds(10)) == textFrames("ok", "b", "", "a"))
         try client.send(textFrames("fail"))
-        #expect(try client.receive(timeout: .seconds(10)) == [[]])  // the REP socket stays usable
-        try client.send(textFrames("c"))
-        #expect(try client.receive(timeout: .seconds(10)) == textFrames("c"))
+        #expect(try client.receive(timeout: .seconds(10)) == textFrames("failure", "Boom()"))
+        try client.send(textFrames("c"))  // the REP socket stays usable
+        #expect(try client.receive(timeout: .seconds(10)) == textFrames("ok", "c"))
+        #expect(onLoop(handle) { $0.counters(0) } == ChannelCounters(received: 3, sent: 3, handlerErrors: 1, failed: 1))
     }
 
     /// ROUTER: envelope stripped for both peer shapes, replies go back in the shape received.
@@ -336,9 +339,10 @@ struct DaemonTests {
             daemon.onReply(0) { result in
                 switch result {
                 case .success(let frames): replies.update { $0.append(text(frames[0])) }
-                case .failure(let timeout):
+                case .failure(.timeout(let timeout)):
                     replies.update { $0.append("timeout \(timeout.channel) \(timeout.milliseconds)") }
                     try daemon.send(textFrames("again"), on: 0)  // the reopened socket takes a new request
+                case .failure(let other): replies.update { $0.append("unexpected \(other)") }
                 }
             }
             daemon.onStart {
@@ -349,7 +353,7 @@ struct DaemonTests {
         }
         defer { stop(handle) }
         #expect(try server.receive(timeout: .seconds(10)) == textFrames("first"))
-        try server.send(textFrames("reply 1"))
+        try server.send(textFrames("ok", "reply 1"))
         #expect(eventually { replies.get == ["reply 1"] })
         #expect(secondSendError.get == "REQ channel rpc: cannot send a new request before the reply to the previous one (or its timeout)")
         // Now a request the server never answers.
@@ -357,9 +361,9 @@ struct DaemonTests {
         #expect(try server.receive(timeout: .seconds(10)) == textFrames("lost"))
         #expect(eventually { replies.get.count == 2 })
         #expect(replies.get.last == "timeout rpc 1000")
-        try server.send(textFrames("too late"))  // goes to the closed socket's connection
+        try server.send(textFrames("ok", "too late"))  // goes to the closed socket's connection
         #expect(try server.receive(timeout: .seconds(10)) == textFrames("again"))
-        try server.send(textFrames("reply 2"))
+        try server.send(textFrames("ok", "reply 2"))
         #expect(eventually { replies.get == ["reply 1", "timeout rpc 1000", "reply 2"] })
     }
 

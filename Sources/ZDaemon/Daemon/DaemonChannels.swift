@@ -20,16 +20,18 @@ extension Daemon {
         onReceiveBorrowed(channel.rawValue, handler)
     }
 
-    /// Handles requests on a REP channel; the returned frames are the reply. If the handler
-    /// throws, an empty one-frame reply is sent so the REP socket can take the next request.
+    /// Handles requests on a REP channel; the returned frames are the reply (zgen's layout puts
+    /// the `ok` status frame before them). If the handler throws, the requester gets a failure
+    /// reply with the error as its reason (see ``RequestWire``).
     @inlinable
     public func onRequest(_ channel: some DaemonChannel, _ handler: @escaping ([Frame]) throws -> [Frame]) {
         onRequest(channel.rawValue, handler)
     }
 
-    /// Handles the reply (or the ``RequestTimeout``) to the last request sent on a REQ channel.
+    /// Handles the outcome of the last request sent on a REQ channel: the reply's body, or a
+    /// ``RequestFailure`` (the declared error's body, a failure, or the timeout).
     @inlinable
-    public func onReply(_ channel: some DaemonChannel, _ handler: @escaping (Result<[Frame], RequestTimeout>) throws -> Void) {
+    public func onReply(_ channel: some DaemonChannel, _ handler: @escaping (Result<[Frame], RequestFailure<[Frame]>>) throws -> Void) {
         onReply(channel.rawValue, handler)
     }
 

@@ -235,6 +235,7 @@ extension Daemon {
         // 3. Close the sockets (libzmq keeps delivering what it holds for the linger), then
         // release the context: the last owner terminates it.
         for channel in channels {
+            abandonCalls(of: channel)  // requests still in flight end (their callers learn it)
             closeSocket(of: channel)
             channel.reportMetrics()
             channel.releaseHandlers()

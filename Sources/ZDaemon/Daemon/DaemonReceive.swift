@@ -95,13 +95,16 @@ extension Daemon {
                 try route(frames, on: channel, to: handler)
             case .reply(let handler):
                 try takeReply(frames, on: channel, handler: handler)
+            case .serve(let handler):
+                try serveCall(frames, on: channel, handler: handler)
+            case .calls:
+                completeCall(frames, on: channel)
             case .none:
                 // An XPUB without a handler just lets libzmq act on subscriptions.
                 if channel.spec.socket != .xpub { drop(channel, "no handler") }
             }
         } catch {
             handlerFailed(channel, error)
-            if case .request = channel.handler { requestHandlerFailed(on: channel) }
         }
     }
 

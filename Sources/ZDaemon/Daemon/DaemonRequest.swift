@@ -1,7 +1,8 @@
-// REQ: one request in flight, its reply or its timeout (Lazy Pirate: the socket is reopened).
+// REQ: one request in flight, its outcome or its timeout (Lazy Pirate: the socket is reopened).
 extension Daemon {
-    /// Handles the reply (or the ``RequestTimeout``) to the last request sent on a REQ channel.
-    @usableFromInline package func onReply(_ channel: Int, _ handler: @escaping (Result<[Frame], RequestTimeout>) throws -> Void) {
+    /// Handles the outcome of the last request sent on a REQ channel: the reply's body, or why
+    /// there is none (the declared error's body, a failure, or the timeout).
+    @usableFromInline package func onReply(_ channel: Int, _ handler: @escaping (Result<[Frame], RequestFailure<[Frame]>>) throws -> Void) {
         let channel = self.channel(channel, "onReply")
         precondition(channel.spec.socket == .req, "onReply needs a REQ channel, \(channel.spec.name) is \(channel.spec.socket.rawValue)")
         channel.handler = .reply(handler)
@@ -14,16 +15,15 @@ extension Daemon {
         }
         try enqueueOrSend(frames, on: channel)
         channel.awaitingReply = true
-        if let timeout = channel.spec.timeout {
-            channel.replyTimer = loop.scheduleTask(in: .milliseconds(timeout), name: "\(channel.spec.name) reply timeout") {
-                [unowned self, unowned channel] in self.replyTimedOut(channel, milliseconds: timeout)
-            }
+        let timeout = channel.spec.timeout ?? ChannelLimits.defaultTimeout
+        channel.replyTimer = loop.scheduleTask(in: .milliseconds(timeout), name: "\(channel.spec.name) reply timeout") {
+            [unowned self, unowned channel] in self.replyTimedOut(channel, milliseconds: timeout)
         }
     }
 
-    /// Hands the reply in `frames` to the handler, unless no request is out.
+    /// Hands the outcome in the reply `frames` to the handler, unless no request is out.
     func takeReply(_ frames: [Frame], on channel: Channel,
-                   handler: (Result<[Frame], RequestTimeout>) throws -> Void) throws {
+                   handler: (Result<[Frame], RequestFailure<[Frame]>>) throws -> Void) throws {
         guard channel.awaitingReply else {
             drop(channel, "unexpected reply")
             return
@@ -31,7 +31,19 @@ extension Daemon {
         channel.awaitingReply = false
         channel.replyTimer?.cancel()
         channel.replyTimer = nil
-        try handler(.success(frames))
+        let outcome = RequestWire.outcome(of: frames)
+        if case .failure(let failure) = outcome { requestFailed(on: channel, failure) }
+        try handler(outcome)
+    }
+
+    /// Counts and logs a request that did not end with its reply.
+    func requestFailed(on channel: Channel, _ failure: RequestFailure<[Frame]>) {
+        channel.counters.failed += 1
+        switch failure {
+        case .declared: break  // an answer the schema declares: counted, not logged
+        case .remote(let remote): logger.warning("\(spec.name): request on \(channel.spec.name) failed: \(remote.reason)")
+        case .timeout(let timeout): logger.warning("\(spec.name): \(timeout)")
+        }
     }
 
     /// No reply in time: the socket is reopened (a REQ cannot send again otherwise) and the
@@ -40,7 +52,9 @@ extension Daemon {
         guard channel.awaitingReply else { return }
         channel.awaitingReply = false
         channel.replyTimer = nil
-        logger.warning("\(spec.name): no reply on \(channel.spec.name) within \(milliseconds) ms, reopening the socket")
+        let timeout = RequestTimeout(channel: channel.spec.name, milliseconds: milliseconds)
+        requestFailed(on: channel, .timeout(timeout))
+        logger.info("\(spec.name): reopening the socket of \(channel.spec.name)")
         channel.clearPending()
         closeSocket(of: channel, linger: 0)
         do {
@@ -50,7 +64,7 @@ extension Daemon {
         }
         if case .reply(let handler) = channel.handler {
             do {
-                try handler(.failure(RequestTimeout(channel: channel.spec.name, milliseconds: milliseconds)))
+                try handler(.failure(.timeout(timeout)))
             } catch {
                 handlerFailed(channel, error)
             }

@@ -15,7 +15,7 @@ final class Received: Sendable {
     let tagged = Mutex<AllSockets.Tagged?>(nil)
     let chunks = Mutex<AllSockets.Chunks?>(nil)
     let subscriptions = Mutex<[AllSockets.Subscription]>([])
-    let answer = Mutex<Result<AllSockets.Answer, RequestTimeout>?>(nil)
+    let answer = Mutex<Result<AllSockets.Answer, RequestFailure<Never>>?>(nil)
     let routedAtHub = Mutex<AllSockets.Question?>(nil)
     let routedAtSpoke = Mutex<AllSockets.Question?>(nil)
 
@@ -80,7 +80,7 @@ final class SpokeLogic: AllSockets.SpokeHandlers {
     func onScalars(_ message: AllSockets.Scalars, daemon: AllSockets.Spoke) throws { received.scalars.withLock { $0 = message } }
     func onTagged(_ message: AllSockets.Tagged, daemon: AllSockets.Spoke) throws { received.tagged.withLock { $0 = message } }
     func onChunks(_ message: AllSockets.Chunks, daemon: AllSockets.Spoke) throws { received.chunks.withLock { $0 = message } }
-    func onQuestions(_ reply: Result<AllSockets.Answer, RequestTimeout>, daemon: AllSockets.Spoke) throws {
+    func onQuestions(_ reply: Result<AllSockets.Answer, RequestFailure<Never>>, daemon: AllSockets.Spoke) throws {
         received.answer.withLock { $0 = reply }
     }
     func onRouted(_ message: AllSockets.Question, daemon: AllSockets.Spoke) throws { received.routedAtSpoke.withLock { $0 = message } }

@@ -385,9 +385,9 @@ public enum AllSockets {
         /// Receives a `Chunks` on `chunks` (XSUB, connects inproc://all-chunks).
         func onChunks(_ message: Chunks, daemon: Spoke) throws
 
-        /// Receives the `Answer` reply on `questions` (REQ, connects inproc://all-answers), or the timeout after which
-        /// the socket was reopened.
-        func onQuestions(_ reply: Result<Answer, RequestTimeout>, daemon: Spoke) throws
+        /// Receives the `Answer` reply on `questions` (REQ, connects inproc://all-answers), or why there is none: the
+        /// declared error, a failure on the server, or the timeout after which the socket was reopened.
+        func onQuestions(_ reply: Result<Answer, RequestFailure<Never>>, daemon: Spoke) throws
 
         /// Receives a `Question` on `routed` (DEALER, connects inproc://all-routed).
         func onRouted(_ message: Question, daemon: Spoke) throws

@@ -235,9 +235,9 @@ public enum Keywords {
         /// Receives a `DefaultMessage` on `job-queue` (DEALER, connects inproc://kw-job-queue).
         func onJobQueue(_ message: DefaultMessage, daemon: _9Tails) throws
 
-        /// Receives the `DefaultMessage` reply on `9lives` (REQ, connects inproc://kw-9lives), or the timeout after
-        /// which the socket was reopened.
-        func on9lives(_ reply: Result<DefaultMessage, RequestTimeout>, daemon: _9Tails) throws
+        /// Receives the `DefaultMessage` reply on `9lives` (REQ, connects inproc://kw-9lives), or why there is none:
+        /// the declared error, a failure on the server, or the timeout after which the socket was reopened.
+        func on9lives(_ reply: Result<DefaultMessage, RequestFailure<Never>>, daemon: _9Tails) throws
     }
 
     /// The `9-tails` daemon.

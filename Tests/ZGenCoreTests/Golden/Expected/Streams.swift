@@ -183,7 +183,7 @@ public enum Streams {
     }
 }
 
-/// The streamed channels of `Collector`: `for try await message in client.<channel>Messages { … }`.
+/// What the client of `Collector` adds: its streams (`for try await message in client.<channel>Messages`).
 extension DaemonClient where D == Streams.Collector {
     /// The `Job` messages received on `jobs` (PULL, connects inproc://streams-jobs), in order; bounded:
     /// while the consumers lag, the daemon stops reading the socket (see `InboundMessages`).
@@ -194,7 +194,7 @@ extension DaemonClient where D == Streams.Collector {
     public var noticesMessages: InboundMessages<Streams.Notice> { messages(.notices) }
 }
 
-/// The streamed channels of `Sink`: `for try await message in client.<channel>Messages { … }`.
+/// What the client of `Sink` adds: its streams (`for try await message in client.<channel>Messages`).
 extension DaemonClient where D == Streams.Sink {
     /// The `Job` messages received on `jobs` (PULL, binds tcp://127.0.0.1:7401), in order; bounded:
     /// while the consumers lag, the daemon stops reading the socket (see `InboundMessages`).
