@@ -1,0 +1,199 @@
+import Foundation
+import Synchronization
+import Testing
+import ZDaemon
+import ZDaemonTesting
+
+// Requests and replies (Requests.swift from requests.json): a Broker calls a Pricer over a request
+// channel (DEALER → ROUTER, many in flight), a Desk asks it over REQ/REP.
+
+struct Boom: Error, CustomStringConvertible {
+    var description: String { "boom" }
+}
+
+/// The Pricer's behaviour, chosen by the symbol: `S<n>` answers unless n % 20 is 0 (left
+/// unanswered) or 1 (throws); `none` throws the declared error; `hold` keeps its responder for
+/// the test to answer later. Touched on the Pricer's loop only (tests reach it through
+/// `withDaemon`), hence `@unchecked Sendable`.
+final class PricerLogic: Requests.PricerHandlers, @unchecked Sendable {
+    var held: [Responder<Requests.Quote, Requests.NoQuote>] = []
+
+    func onQuotes(_ request: Requests.QuoteRequest, reply: Responder<Requests.Quote, Requests.NoQuote>, daemon: Requests.Pricer) throws {
+        switch request.symbol {
+        case "none": throw Requests.NoQuote(reason: "no market for none")
+        case "hold": held.append(reply)
+        default:
+            let n = Int(request.symbol.dropFirst()) ?? 0
+            if n % 20 == 0 { return }  // never answered: the caller times out
+            if n % 20 == 1 { throw Boom() }
+            try reply.reply(Requests.Quote(symbol: request.symbol, price: Double(n)))
+        }
+    }
+
+    func onDesk(_ request: Requests.QuoteRequest, daemon: Requests.Pricer) throws -> Requests.Quote {
+        switch request.symbol {
+        case "none": throw Requests.NoQuote(reason: "no market for none")
+        case "boom": throw Boom()
+        default: return Requests.Quote(symbol: request.symbol, price: 1.5)
+        }
+    }
+}
+
+/// The Desk's outcomes, in order.
+final class DeskLog: Requests.DeskHandlers, Sendable {
+    let outcomes = Mutex<[Result<Requests.Quote, RequestFailure<Requests.NoQuote>>]>([])
+    func onDesk(_ reply: Result<Requests.Quote, RequestFailure<Requests.NoQuote>>, daemon: Requests.Desk) throws {
+        outcomes.withLock { $0.append(reply) }
+    }
+    var all: [Result<Requests.Quote, RequestFailure<Requests.NoQuote>>] { outcomes.withLock { $0 } }
+}
+
+@Suite("Requests and replies")
+struct RequestTests {
+    /// A Pricer on fresh inproc endpoints (its quotes and desk channels), started.
+    func pricer() async throws -> (DaemonClient<Requests.Pricer>, quotes: String, desk: String, logic: PricerLogic) {
+        let (quotes, desk) = (bindEndpoint(.inproc), bindEndpoint(.inproc))
+        var settings = DaemonConfiguration()
+        Requests.Pricer.override(.quotes, with: ChannelOverride(endpoints: [quotes]), in: &settings)
+        Requests.Pricer.override(.desk, with: ChannelOverride(endpoints: [desk]), in: &settings)
+        let configuration = settings
+        let logic = PricerLogic()
+        let client = try await Requests.Pricer.start(name: "pricer") { try Requests.Pricer(handlers: logic, configuration: configuration) }
+        await client.started()
+        return (client, quotes, desk, logic)
+    }
+
+    /// A Broker calling `endpoint`, with requests timing out after `timeout` ms.
+    func broker(_ endpoint: String, timeout: Int = 200) async throws -> DaemonClient<Requests.Broker> {
+        var settings = DaemonConfiguration()
+        Requests.Broker.override(.quotes, with: ChannelOverride(endpoints: [endpoint], timeout: timeout), in: &settings)
+        let configuration = settings
+        let client = try await Requests.Broker.start(name: "broker") { try Requests.Broker(configuration: configuration) }
+        await client.started()
+        return client
+    }
+
+    func stop<A: TypedDaemon, B: TypedDaemon>(_ a: DaemonClient<A>, _ b: DaemonClient<B>) async throws {
+        a.terminate()
+        b.terminate()
+        try await a.finished()
+        try await b.finished()
+    }
+
+    @Test("50 tasks × 20 requests in flight: 90 % replies, 5 % remote failures, 5 % timeouts, counted exactly, none mismatched")
+    func manyRequestsInFlight() async throws {
+        let (pricer, quotes, _, logic) = try await pricer()
+        let broker = try await broker(quotes)
+        let tally = try await withThrowingTaskGroup(of: (replies: Int, failures: Int, timeouts: Int, mismatched: Int).self) { group in
+            for task in 0..<50 {
+                group.addTask {
+                    var tally = (replies: 0, failures: 0, timeouts: 0, mismatched: 0)
+                    for k in 0..<20 {
+                        let symbol = "S\(task * 20 + k)"
+                        do {
+                            let quote = try await broker.requestQuotes(Requests.QuoteRequest(symbol: symbol))
+                            if quote.symbol == symbol && quote.price == Double(task * 20 + k) { tally.replies += 1 } else { tally.mismatched += 1 }
+                        } catch RequestFailure<Requests.NoQuote>.remote(let failure) {
+                            if failure.reason == "boom" { tally.failures += 1 } else { tally.mismatched += 1 }
+                        } catch RequestFailure<Requests.NoQuote>.timeout {
+                            tally.timeouts += 1
+                        }
+                    }
+                    return tally
+                }
+            }
+            return try await group.reduce(into: (replies: 0, failures: 0, timeouts: 0, mismatched: 0)) {
+                $0.replies += $1.replies
+                $0.failures += $1.failures
+                $0.timeouts += $1.timeouts
+                $0.mismatched += $1.mismatched
+            }
+        }
+        #expect(tally.replies == 900)
+        #expect(tally.failures == 50)
+        #expect(tally.timeouts == 50)
+        #expect(tally.mismatched == 0)
+        let callerCounts = try await broker.withDaemon { $0.counters(.quotes) }
+        #expect(callerCounts.sent == 1000 && callerCounts.failed == 100 && callerCounts.late == 0, "\(callerCounts)")
+        let serverCounts = try await pricer.withDaemon { $0.counters(.quotes) }
+        #expect(serverCounts.received == 1000 && serverCounts.sent == 950 && serverCounts.failed == 50 && serverCounts.handlerErrors == 50,
+                "\(serverCounts)")
+        try await stop(broker, pricer)
+    }
+
+    @Test("a reply after its request timed out is counted as late and never reaches a later request")
+    func lateRepliesAreDropped() async throws {
+        let (pricer, quotes, _, logic) = try await pricer()
+        let broker = try await broker(quotes, timeout: 100)
+        await #expect(throws: RequestFailure<Requests.NoQuote>.timeout(RequestTimeout(channel: "quotes", milliseconds: 100))) {
+            try await broker.requestQuotes(Requests.QuoteRequest(symbol: "hold"))
+        }
+        // The server answers the timed-out request now; then the next request gets its own reply.
+        try await Self.answerHeld(logic, on: pricer, with: Requests.Quote(symbol: "hold", price: -1))
+        #expect(try await eventually(broker) { $0.counters(.quotes).late == 1 })
+        let quote = try await broker.requestQuotes(Requests.QuoteRequest(symbol: "S7"))
+        #expect(quote == Requests.Quote(symbol: "S7", price: 7))
+        #expect(try await broker.withDaemon { $0.counters(.quotes) }.late == 1)
+        try await stop(broker, pricer)
+    }
+
+    /// Answers the requests the Pricer holds with `quote`.
+    static func answerHeld(_ logic: PricerLogic, on pricer: DaemonClient<Requests.Pricer>, with quote: Requests.Quote) async throws {
+        try await pricer.withDaemon { _ in
+            for responder in logic.held { try responder.reply(quote) }
+            logic.held = []
+        }
+    }
+
+    @Test("the declared error reaches the caller as that type, through the client and through a completion on the loop")
+    func declaredErrorArrivesTyped() async throws {
+        let (pricer, quotes, _, logic) = try await pricer()
+        let broker = try await broker(quotes)
+        let expected = RequestFailure<Requests.NoQuote>.declared(Requests.NoQuote(reason: "no market for none"))
+        await #expect(throws: expected) { try await broker.requestQuotes(Requests.QuoteRequest(symbol: "none")) }
+        let outcome = Box<Result<Requests.Quote, RequestFailure<Requests.NoQuote>>?>(nil)
+        try await broker.withDaemon { broker in
+            try broker.requestQuotes(Requests.QuoteRequest(symbol: "none")) { result, _ in outcome.update { $0 = result } }
+        }
+        #expect(try await eventually(broker) { _ in outcome.get != nil })
+        #expect(outcome.get == .failure(expected))
+        #expect(try await pricer.withDaemon { $0.counters(.quotes) }.failed == 2)
+        try await stop(broker, pricer)
+    }
+
+    @Test("REQ/REP: a REP handler that throws gives the REQ side a typed failure within its timeout, never a hang")
+    func repFailuresReachTheRequester() async throws {
+        let (pricer, _, desk, _) = try await pricer()
+        var settings = DaemonConfiguration()
+        Requests.Desk.override(.desk, with: ChannelOverride(endpoints: [desk]), in: &settings)
+        let configuration = settings
+        let log = DeskLog()
+        let requester = try await Requests.Desk.start(name: "desk") { try Requests.Desk(handlers: log, configuration: configuration) }
+        await requester.started()
+        for (index, symbol) in ["boom", "none", "ABC"].enumerated() {
+            try await requester.withDaemon { try $0.sendDesk(Requests.QuoteRequest(symbol: symbol)) }
+            #expect(try await eventually(requester) { _ in log.all.count == index + 1 })
+        }
+        #expect(log.all == [
+            .failure(.remote(RemoteFailure(reason: "boom"))),
+            .failure(.declared(Requests.NoQuote(reason: "no market for none"))),
+            .success(Requests.Quote(symbol: "ABC", price: 1.5)),
+        ])
+        #expect(try await requester.withDaemon { $0.counters(.desk) }.failed == 2)
+        #expect(try await pricer.withDaemon { $0.counters(.desk) } == ChannelCounters(received: 3, sent: 3, handlerErrors: 1, failed: 2))
+        try await stop(requester, pricer)
+    }
+
+    @Test("cancelling a task whose request is in flight throws CancellationError; its reply then counts as late")
+    func cancellingARequest() async throws {
+        let (pricer, quotes, _, logic) = try await pricer()
+        let broker = try await broker(quotes, timeout: 10_000)
+        let waiting = Task { try await broker.requestQuotes(Requests.QuoteRequest(symbol: "hold")) }
+        #expect(try await eventually(pricer) { _ in logic.held.count == 1 })
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        try await Self.answerHeld(logic, on: pricer, with: Requests.Quote(symbol: "hold", price: 0))
+        #expect(try await eventually(broker) { $0.counters(.quotes).late == 1 })
+        try await stop(broker, pricer)
+    }
+}
