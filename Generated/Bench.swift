@@ -176,6 +176,77 @@ public enum Bench {
         }
     }
 
+    /// Makes requests on a request channel, one at a time: awaited from a task, or from the loop.
+    ///
+    /// Process title `(zbench:caller)`; `run()` runs it on this thread, `DaemonThread.start` on a thread of its own.
+    public struct Caller: TypedDaemon {
+        /// The channels, in the schema's order.
+        public enum Channel: Int, DaemonChannel, CaseIterable {
+            /// `calls`: DEALER, connects tcp://127.0.0.1:7801; calls: requests `Payload`, replies `Payload`.
+            case calls
+        }
+
+        /// The channel table the runtime opens (what the schema leaves out has the runtime's default).
+        public static let spec = DaemonSpec(name: "Caller", title: "(zbench:caller)", app: app, channels: [
+            ChannelSpec(name: "calls", socket: .dealer, endpoints: ["tcp://127.0.0.1:7801"]),
+        ], description: "Makes requests on a request channel, one at a time: awaited from a task, or from the loop.")
+
+        /// The runtime daemon underneath.
+        public let daemon: Daemon
+        /// The typed view of `daemon`, which was created from `spec`.
+        public init(wrapping daemon: Daemon) { self.daemon = daemon }
+
+        /// Creates the daemon (each request's reply goes to its caller, so it has no handlers); `run()` opens the
+        /// channels.
+        public init(configuration: DaemonConfiguration = DaemonConfiguration()) throws {
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
+        }
+
+        /// Sends a `Payload` request on `calls` (DEALER, connects tcp://127.0.0.1:7801); `completion` gets, on the
+        /// loop, the `Payload` reply or why there is none (the declared error, a failure, no reply within `timeout`).
+        public func requestCalls(
+            _ request: Payload, timeout: Duration? = nil,
+            _ completion: @escaping (Result<Payload, RequestFailure<Never>>, Caller) -> Void
+        ) throws {
+            try self.request(.calls, request, timeout: timeout, completion)
+        }
+    }
+
+    /// What `Server` does with what it receives: conform a class of yours. Every receiving channel
+    /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
+    public protocol ServerHandlers: AnyObject {
+        /// Serves a `Payload` request received on `calls` (ROUTER, binds tcp://127.0.0.1:7801): answer with
+        /// `reply.reply(_:)` or `fail(reason:)`, now or later on the loop; a throw before answering answers for you.
+        func onCalls(_ request: Payload, reply: Responder<Payload, Never>, daemon: Server) throws
+    }
+
+    /// Answers each request on its request channel with the request itself.
+    ///
+    /// Process title `(zbench:server)`; `run()` runs it on this thread, `DaemonThread.start` on a thread of its own.
+    public struct Server: TypedDaemon {
+        /// The channels, in the schema's order.
+        public enum Channel: Int, DaemonChannel, CaseIterable {
+            /// `calls`: ROUTER, binds tcp://127.0.0.1:7801; serves: requests `Payload`, replies `Payload`.
+            case calls
+        }
+
+        /// The channel table the runtime opens (what the schema leaves out has the runtime's default).
+        public static let spec = DaemonSpec(name: "Server", title: "(zbench:server)", app: app, channels: [
+            ChannelSpec(name: "calls", socket: .router, endpoints: ["tcp://127.0.0.1:7801"], bind: true),
+        ], description: "Answers each request on its request channel with the request itself.")
+
+        /// The runtime daemon underneath.
+        public let daemon: Daemon
+        /// The typed view of `daemon`, which was created from `spec`.
+        public init(wrapping daemon: Daemon) { self.daemon = daemon }
+
+        /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        public init(handlers: some ServerHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
+            onCall(.calls) { try handlers.onCalls($0, reply: $1, daemon: $2) }
+        }
+    }
+
     /// What `Requester` does with what it receives: conform a class of yours. Every receiving channel
     /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
     public protocol RequesterHandlers: AnyObject {
@@ -225,4 +296,14 @@ extension DaemonClient where D == Bench.StreamSink {
     /// The `Payload` messages received on `input` (PULL, binds inproc://zbench-stream), in order; bounded:
     /// while the consumers lag, the daemon stops reading the socket (see `InboundMessages`).
     public var inputMessages: InboundMessages<Bench.Payload> { messages(.input) }
+}
+
+/// What the client of `Caller` adds: its awaited requests.
+extension DaemonClient where D == Bench.Caller {
+    /// Sends a `Payload` request on `calls` (DEALER, connects tcp://127.0.0.1:7801) and awaits its reply; throws
+    /// `RequestFailure<Never>` (the declared error, a failure, the timeout), `DaemonFinishedError` or
+    /// `CancellationError`.
+    public func requestCalls(_ request: Bench.Payload, timeout: Duration? = nil) async throws -> Bench.Payload {
+        try await self.request(.calls, request, timeout: timeout, reply: Bench.Payload.self, error: Never.self)
+    }
 }

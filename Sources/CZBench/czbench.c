@@ -13,6 +13,7 @@ struct zb_peer {
     size_t size;
     long count;
     int subscribers;
+    int status;
     int failed;
 };
 
@@ -61,7 +62,9 @@ static void *echo_main(void *arg) {
     zmq_msg_t msg;
     zmq_msg_init(&msg);
     for (long i = 0; i < peer->count;) {
-        if (zmq_msg_recv(&msg, peer->socket, 0) < 0 || zmq_msg_send(&msg, peer->socket, 0) < 0) {
+        if (zmq_msg_recv(&msg, peer->socket, 0) < 0
+            || (peer->status && zmq_send(peer->socket, "ok", 2, ZMQ_SNDMORE) < 0)
+            || zmq_msg_send(&msg, peer->socket, 0) < 0) {
             if (errno == EINTR) continue;
             peer->failed = 1;
             break;
@@ -73,7 +76,7 @@ static void *echo_main(void *arg) {
 }
 
 static zb_peer *start(void *ctx, int type, const char *const *endpoints, int endpoint_count, size_t size,
-                      long count, int subscribers, int hwm, void *(*body)(void *)) {
+                      long count, int subscribers, int hwm, int status, void *(*body)(void *)) {
     zb_peer *peer = calloc(1, sizeof *peer);
     if (!peer) return NULL;
     peer->socket = zmq_socket(ctx, type);
@@ -94,6 +97,7 @@ static zb_peer *start(void *ctx, int type, const char *const *endpoints, int end
     peer->size = size;
     peer->count = count;
     peer->subscribers = subscribers;
+    peer->status = status;
     if (pthread_create(&peer->thread, NULL, body, peer) != 0) {
         zmq_close(peer->socket);
         free(peer);
@@ -105,11 +109,11 @@ static zb_peer *start(void *ctx, int type, const char *const *endpoints, int end
 zb_peer *zb_start_sender(void *ctx, const char *const *endpoints, int endpoint_count, size_t size,
                          long count, int publish, int hwm) {
     return start(ctx, publish ? ZMQ_XPUB : ZMQ_PUSH, endpoints, endpoint_count, size, count,
-                 publish ? endpoint_count : 0, hwm, sender_main);
+                 publish ? endpoint_count : 0, hwm, 0, sender_main);
 }
 
-zb_peer *zb_start_echo(void *ctx, const char *endpoint, long count) {
-    return start(ctx, ZMQ_REP, &endpoint, 1, 0, count, 0, 0, echo_main);
+zb_peer *zb_start_echo(void *ctx, const char *endpoint, long count, int status) {
+    return start(ctx, ZMQ_REP, &endpoint, 1, 0, count, 0, 0, status, echo_main);
 }
 
 int zb_join(zb_peer *peer) {

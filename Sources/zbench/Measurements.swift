@@ -245,7 +245,7 @@ func latencyC(_ transport: Transport, size: Int, count: Int) throws -> [Double] 
     guard let socket = zb_open_requester(context.handle, transport.endpoint("c-req"), &bound, bound.count) else {
         throw BenchError("C requester failed")
     }
-    guard let echo = zb_start_echo(context.handle, cString(bound), count) else {
+    guard let echo = zb_start_echo(context.handle, cString(bound), count, 0) else {
         throw BenchError("echo server failed")
     }
     var samples = [Double](repeating: 0, count: count)
@@ -268,7 +268,8 @@ func latencySwift(_ transport: Transport, size: Int, count: Int) throws -> [Doub
         return requester
     }
     let bound = try boundEndpoint(handle, Bench.Requester.Channel.echo, "Requester")
-    guard let echo = zb_start_echo(context.handle, bound, count) else { throw BenchError("echo server failed") }
+    // The generated REQ speaks zgen's layout: each reply starts with the `ok` status frame.
+    guard let echo = zb_start_echo(context.handle, bound, count, 1) else { throw BenchError("echo server failed") }
     _ = handle.waitUntilFinished()
     let result = shared.values.withLock { $0 }
     guard zb_join(echo) == 0, result.count == count else { throw BenchError("Swift latency run failed") }
@@ -375,4 +376,98 @@ func throughputStream(_ transport: Transport, size: Int, count: Int) throws -> D
         throw BenchError("stream throughput run failed: \(handle.error.map { "\($0)" } ?? "no result")")
     }
     return Double(count) / seconds
+}
+
+// MARK: Requests: awaited from a task, or from the loop, on a request channel (DEALER -> ROUTER)
+
+/// Round-trip times in microseconds of requests on the generated `Bench.Caller` to a generated
+/// `Bench.Server` that echoes, over tcp: each awaited from a task through the client
+/// (`requestCalls`), or made from the loop with a completion that sends the next.
+func requestLatency(awaited: Bool, size: Int, count: Int) throws -> [Double] {
+    let context = try ZMQContext()
+    let serverConfiguration = quietConfiguration(
+        Bench.Server.self, context: context, overrides: [.calls: ChannelOverride(endpoints: ["tcp://127.0.0.1:*"])])
+    let server = try DaemonThread.start(name: "zbench-server") {
+        try Bench.Server(handlers: EchoServer(), configuration: serverConfiguration)
+    }
+    let endpoint = try boundEndpoint(server, Bench.Server.Channel.calls, "Server")
+    let callerConfiguration = quietConfiguration(
+        Bench.Caller.self, context: context, overrides: [.calls: ChannelOverride(endpoints: [endpoint])])
+    let payload = Bench.Payload(text: String(repeating: "x", count: size))
+    let samples = SharedSamples()
+    let failure = Mutex<(any Error)?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    if awaited {
+        Task {
+            do {
+                try await Bench.Caller.withRunning(name: "zbench-caller", { try Bench.Caller(configuration: callerConfiguration) }) { caller in
+                    var times: [Double] = []
+                    times.reserveCapacity(count)
+                    for _ in 0..<count {
+                        let begin = zb_now()
+                        _ = try await caller.requestCalls(payload)
+                        times.append((zb_now() - begin) * 1e6)
+                    }
+                    samples.values.withLock { $0 = times }
+                }
+            } catch {
+                failure.withLock { $0 = error }
+            }
+            done.signal()
+        }
+    } else {
+        let caller = try DaemonThread.start(name: "zbench-caller") {
+            let caller = try Bench.Caller(configuration: callerConfiguration)
+            let chain = RequestChain(payload: payload, count: count, samples: samples)
+            caller.onStart { try chain.next($0) }
+            return caller
+        }
+        DispatchQueue.global().async {
+            caller.waitUntilFinished()
+            if let error = caller.error { failure.withLock { $0 = error } }
+            done.signal()
+        }
+    }
+    done.wait()
+    server.terminate()
+    server.waitUntilFinished()
+    if let error = failure.withLock({ $0 }) { throw BenchError("request latency run failed: \(error)") }
+    let result = samples.values.withLock { $0 }
+    guard result.count == count else { throw BenchError("request latency run failed: \(result.count) of \(count) round trips") }
+    return result
+}
+
+/// The server under test: answers each request with itself.
+final class EchoServer: Bench.ServerHandlers {
+    func onCalls(_ request: Bench.Payload, reply: Responder<Bench.Payload, Never>, daemon: Bench.Server) throws {
+        try reply.reply(request)
+    }
+}
+
+/// Requests from the loop, one after another: each completion records the round trip and sends the next.
+final class RequestChain {
+    let payload: Bench.Payload
+    let count: Int
+    let samples: SharedSamples
+    var times: [Double] = []
+    var started = 0.0
+
+    init(payload: Bench.Payload, count: Int, samples: SharedSamples) {
+        self.payload = payload
+        self.count = count
+        self.samples = samples
+    }
+
+    func next(_ caller: Bench.Caller) throws {
+        started = zb_now()
+        try caller.requestCalls(payload) { [self] result, caller in
+            times.append((zb_now() - started) * 1e6)
+            if (try? result.get()) == nil || times.count == count {
+                samples.values.withLock { $0 = times }
+                caller.terminate()
+                return
+            }
+            do { try next(caller) } catch { caller.terminate() }
+        }
+    }
 }

@@ -86,6 +86,14 @@ struct SendingRow: Codable {
     var taskNanoseconds: Double
 }
 
+struct RequestRow: Codable {
+    var roundTrips: Int
+    var cReqRepMedian: Double
+    var swiftReqRepMedian: Double
+    var loopRequestMedian: Double
+    var awaitedRequestMedian: Double
+}
+
 struct ReceivingRow: Codable {
     var messages: Int
     var handlerNanoseconds: Double
@@ -147,6 +155,7 @@ struct Report: Codable {
     var python: PythonRow?
     var sending: SendingRow?
     var receiving: ReceivingRow?
+    var requests: RequestRow?
 
     init(machine: String, quick: Bool, pairs: Int) {
         self.machine = machine
@@ -178,6 +187,12 @@ struct Report: Codable {
             out += String(
                 format: "| %@ | %d | %.1f | %.1f | %.1f | %.1f | %.3f [%.3f–%.3f] |\n", Self.size(row.size), row.roundTrips,
                 row.cMedian, row.cP99, row.swiftMedian, row.swiftP99, row.ratioMedian, row.ratioMin, row.ratioMax)
+        }
+        if let requests {
+            out += "\n### Requests, 16 B round trip over tcp (µs, medians): REQ/REP against a request channel (DEALER→ROUTER)\n\n"
+            out += "| round trips | C REQ→REP | Swift REQ→REP (handler) | request channel, from the loop | request channel, awaited from a task |\n|---:|---:|---:|---:|---:|\n"
+            out += String(format: "| %d | %.1f | %.1f | %.1f | %.1f |\n", requests.roundTrips, requests.cReqRepMedian, requests.swiftReqRepMedian,
+                          requests.loopRequestMedian, requests.awaitedRequestMedian)
         }
         out += "\n### Generator (parse + validate + render, in process)\n\n| channels | seconds | growth vs previous (×10 channels) |\n|---:|---:|---:|\n"
         for row in generator {

@@ -35,7 +35,7 @@ struct ZBench: ParsableCommand {
     var noPython = false
 
     @Option(help: ArgumentHelp(
-        "Run one side of one case once and print its rate, for profilers (e.g. swift-inproc-16, c-tcp-1024, swift-fanout-tcp-16, send-loop, send-task, stream-inproc-16, generator).",
+        "Run one side of one case once and print its rate, for profilers (e.g. swift-inproc-16, c-tcp-1024, swift-fanout-tcp-16, send-loop, send-task, request-loop, request-task, stream-inproc-16, generator).",
         visibility: .hidden))
     var single: String?
 
@@ -82,6 +82,13 @@ struct ZBench: ParsableCommand {
             let n = count(50_000)
             report.latency.append(try latency(pairs: pairs, size: size, count: n))
         }
+        if let small = report.latency.first {
+            let trips = count(50_000)
+            let loop = try (0..<pairs).map { _ in Stats.percentile(Array(try requestLatency(awaited: false, size: 16, count: trips).dropFirst()), 0.5) }
+            let awaited = try (0..<pairs).map { _ in Stats.percentile(Array(try requestLatency(awaited: true, size: 16, count: trips).dropFirst()), 0.5) }
+            report.requests = .init(roundTrips: trips, cReqRepMedian: small.cMedian, swiftReqRepMedian: small.swiftMedian,
+                                    loopRequestMedian: Stats.median(loop), awaitedRequestMedian: Stats.median(awaited))
+        }
         report.generator = try generatorGrowth(sizes: quick ? [10, 100, 1000] : [10, 100, 1000, 10_000])
         let sends = count(200_000)
         let loopCost = try (0..<pairs).map { _ in try sendCost(fromTask: false, count: sends) }
@@ -119,6 +126,9 @@ struct ZBench: ParsableCommand {
         // Seconds per send, 16 B over inproc (what the "Sending" table shows).
         if name == "send-loop" { return try sendCost(fromTask: false, count: count) }
         if name == "send-task" { return try sendCost(fromTask: true, count: count) }
+        // Median round trip in µs of requests on a request channel, 16 B over tcp.
+        if name == "request-loop" { return Stats.percentile(try requestLatency(awaited: false, size: 16, count: count), 0.5) }
+        if name == "request-task" { return Stats.percentile(try requestLatency(awaited: true, size: 16, count: count), 0.5) }
         // Messages per second into a streamed channel read by a task, 16 B over inproc.
         if name == "stream-inproc-16" { return try throughputStream(.inproc, size: 16, count: count) }
         var parts = name.split(separator: "-").map(String.init)

@@ -23,8 +23,9 @@ typedef struct zb_peer zb_peer;
 zb_peer *zb_start_sender(void *ctx, const char *const *endpoints, int endpoint_count, size_t size,
                          long count, int publish, int hwm);
 
-/// Starts a REP echo server that connects to `endpoint` and answers `count` requests.
-zb_peer *zb_start_echo(void *ctx, const char *endpoint, long count);
+/// Starts a REP echo server that connects to `endpoint` and answers `count` requests; with
+/// `status` nonzero each reply starts with zgen's `ok` status frame (for a generated REQ).
+zb_peer *zb_start_echo(void *ctx, const char *endpoint, long count, int status);
 
 /// Waits for the peer's thread to finish and frees it. Returns 0, or -1 if the thread failed.
 int zb_join(zb_peer *peer);
