@@ -134,6 +134,34 @@ struct CompileCheckTests {
         #expect(check.status == 0, "\(check.output)")
     }
 
+    @Test("README's request example type-checks verbatim against the generated Pricing (RequestTests runs the same handlers' paths)")
+    func readmeRequestExample() throws {
+        let block = try Self.readmeBlock(after: "## Requests and replies", containing: "final class Prices")
+        let generated = try String(contentsOf: Self.repository.appendingPathComponent("Tests/ZGenCoreTests/Golden/Expected/Pricing.swift"),
+                                   encoding: .utf8)
+        let check = try typecheck(generated + "\n" + block)
+        #expect(check.status == 0, "\(check.output)")
+    }
+
+    @Test("README's request schema snippet shows the golden schema's channels as they are")
+    func readmeRequestSchemaSnippet() throws {
+        let readme = try String(contentsOf: Self.repository.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.range(of: "## Requests and replies")).upperBound
+        let rest = readme[section...]
+        let start = try #require(rest.range(of: "```json\n"))
+        let end = try #require(rest[start.upperBound...].range(of: "```"))
+        let snippet = rest[start.upperBound..<end.lowerBound]
+        let schema = try String(contentsOf: Self.repository.appendingPathComponent("Tests/ZGenCoreTests/Golden/Schemas/pricing.json"),
+                                encoding: .utf8)
+        // Every channel the snippet shows is in the schema with the same keys and values.
+        let flat = { (text: String) in text.filter { !$0.isWhitespace } }
+        for channel in ["\"quotes\":{\"socket\":\"DEALER\"", "\"quotes\":{\"socket\":\"ROUTER\"", "\"desk\":{\"socket\":\"REP\""] {
+            let inSnippet = try #require(flat(String(snippet)).range(of: channel))
+            let snippetChannel = flat(String(snippet))[inSnippet.lowerBound...].prefix { $0 != "}" }
+            #expect(flat(schema).contains(snippetChannel), "\(snippetChannel)")
+        }
+    }
+
     @Test("README's security example without the process layer type-checks verbatim against the generated SecurePair")
     func readmeSecurityExample() throws {
         let block = try Self.readmeBlock(after: "### Without the process layer", containing: "SecurityConfiguration(for:")

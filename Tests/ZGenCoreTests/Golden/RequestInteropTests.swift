@@ -28,12 +28,12 @@ struct RequestInteropTests {
     func pyzmqCallsTheServer() async throws {
         if skipWithoutPyzmq() { return }
         var settings = DaemonConfiguration()
-        Requests.Pricer.override(.quotes, with: ChannelOverride(endpoints: ["tcp://127.0.0.1:*"]), in: &settings)
-        Requests.Pricer.override(.desk, with: ChannelOverride(endpoints: [bindEndpoint(.inproc)]), in: &settings)
+        Pricing.Pricer.override(.quotes, with: ChannelOverride(endpoints: ["tcp://127.0.0.1:*"]), in: &settings)
+        Pricing.Pricer.override(.desk, with: ChannelOverride(endpoints: [bindEndpoint(.inproc)]), in: &settings)
         let configuration = settings
-        let pricer = try await Requests.Pricer.start(name: "pricer") { try Requests.Pricer(handlers: PricerLogic(), configuration: configuration) }
+        let pricer = try await Pricing.Pricer.start(name: "pricer") { try Pricing.Pricer(handlers: PricerLogic(), configuration: configuration) }
         await pricer.started()
-        let endpoint = try #require(pricer.handle.boundEndpoints(Requests.Pricer.Channel.quotes).first)
+        let endpoint = try #require(pricer.handle.boundEndpoints(Pricing.Pricer.Channel.quotes).first)
         let script = """
             import struct, sys, zmq
             dealer = zmq.Context().socket(zmq.DEALER); dealer.connect(sys.argv[1])
@@ -81,16 +81,16 @@ struct RequestInteropTests {
         #expect(peer.waitForLine(containing: "port"), "\(peer.lines)")
         let port = try #require(peer.lines.first { $0.hasPrefix("port ") }.map { $0.dropFirst(5) })
         var settings = DaemonConfiguration()
-        Requests.Broker.override(.quotes, with: ChannelOverride(endpoints: ["tcp://127.0.0.1:\(port)"], timeout: 10_000), in: &settings)
+        Pricing.Broker.override(.quotes, with: ChannelOverride(endpoints: ["tcp://127.0.0.1:\(port)"], timeout: 10_000), in: &settings)
         let configuration = settings
-        let broker = try await Requests.Broker.start(name: "broker") { try Requests.Broker(configuration: configuration) }
+        let broker = try await Pricing.Broker.start(name: "broker") { try Pricing.Broker(configuration: configuration) }
         await broker.started()
-        #expect(try await broker.requestQuotes(Requests.QuoteRequest(symbol: "A")) == Requests.Quote(symbol: "A", price: 42))
-        await #expect(throws: RequestFailure<Requests.NoQuote>.declared(Requests.NoQuote(reason: "no B"))) {
-            try await broker.requestQuotes(Requests.QuoteRequest(symbol: "B"))
+        #expect(try await broker.requestQuotes(Pricing.QuoteRequest(symbol: "A")) == Pricing.Quote(symbol: "A", price: 42))
+        await #expect(throws: RequestFailure<Pricing.NoQuote>.declared(Pricing.NoQuote(reason: "no B"))) {
+            try await broker.requestQuotes(Pricing.QuoteRequest(symbol: "B"))
         }
-        await #expect(throws: RequestFailure<Requests.NoQuote>.remote(RemoteFailure(reason: "py says no"))) {
-            try await broker.requestQuotes(Requests.QuoteRequest(symbol: "C"))
+        await #expect(throws: RequestFailure<Pricing.NoQuote>.remote(RemoteFailure(reason: "py says no"))) {
+            try await broker.requestQuotes(Pricing.QuoteRequest(symbol: "C"))
         }
         #expect(peer.waitForExit(timeout: 30) == 0, "\(peer.lines)")
         broker.terminate()

@@ -4,7 +4,7 @@ import Testing
 import ZDaemon
 import ZDaemonTesting
 
-// Requests and replies (Requests.swift from requests.json): a Broker calls a Pricer over a request
+// Requests and replies (Pricing.swift from requests.json): a Broker calls a Pricer over a request
 // channel (DEALER → ROUTER, many in flight), a Desk asks it over REQ/REP.
 
 struct Boom: Error, CustomStringConvertible {
@@ -15,60 +15,60 @@ struct Boom: Error, CustomStringConvertible {
 /// unanswered) or 1 (throws); `none` throws the declared error; `hold` keeps its responder for
 /// the test to answer later. Touched on the Pricer's loop only (tests reach it through
 /// `withDaemon`), hence `@unchecked Sendable`.
-final class PricerLogic: Requests.PricerHandlers, @unchecked Sendable {
-    var held: [Responder<Requests.Quote, Requests.NoQuote>] = []
+final class PricerLogic: Pricing.PricerHandlers, @unchecked Sendable {
+    var held: [Responder<Pricing.Quote, Pricing.NoQuote>] = []
 
-    func onQuotes(_ request: Requests.QuoteRequest, reply: Responder<Requests.Quote, Requests.NoQuote>, daemon: Requests.Pricer) throws {
+    func onQuotes(_ request: Pricing.QuoteRequest, reply: Responder<Pricing.Quote, Pricing.NoQuote>, daemon: Pricing.Pricer) throws {
         switch request.symbol {
-        case "none": throw Requests.NoQuote(reason: "no market for none")
+        case "none": throw Pricing.NoQuote(reason: "no market for none")
         case "hold": held.append(reply)
         default:
             let n = Int(request.symbol.dropFirst()) ?? 0
             if n % 20 == 0 { return }  // never answered: the caller times out
             if n % 20 == 1 { throw Boom() }
-            try reply.reply(Requests.Quote(symbol: request.symbol, price: Double(n)))
+            try reply.reply(Pricing.Quote(symbol: request.symbol, price: Double(n)))
         }
     }
 
-    func onDesk(_ request: Requests.QuoteRequest, daemon: Requests.Pricer) throws -> Requests.Quote {
+    func onDesk(_ request: Pricing.QuoteRequest, daemon: Pricing.Pricer) throws -> Pricing.Quote {
         switch request.symbol {
-        case "none": throw Requests.NoQuote(reason: "no market for none")
+        case "none": throw Pricing.NoQuote(reason: "no market for none")
         case "boom": throw Boom()
-        default: return Requests.Quote(symbol: request.symbol, price: 1.5)
+        default: return Pricing.Quote(symbol: request.symbol, price: 1.5)
         }
     }
 }
 
 /// The Desk's outcomes, in order.
-final class DeskLog: Requests.DeskHandlers, Sendable {
-    let outcomes = Mutex<[Result<Requests.Quote, RequestFailure<Requests.NoQuote>>]>([])
-    func onDesk(_ reply: Result<Requests.Quote, RequestFailure<Requests.NoQuote>>, daemon: Requests.Desk) throws {
+final class DeskLog: Pricing.DeskHandlers, Sendable {
+    let outcomes = Mutex<[Result<Pricing.Quote, RequestFailure<Pricing.NoQuote>>]>([])
+    func onDesk(_ reply: Result<Pricing.Quote, RequestFailure<Pricing.NoQuote>>, daemon: Pricing.Desk) throws {
         outcomes.withLock { $0.append(reply) }
     }
-    var all: [Result<Requests.Quote, RequestFailure<Requests.NoQuote>>] { outcomes.withLock { $0 } }
+    var all: [Result<Pricing.Quote, RequestFailure<Pricing.NoQuote>>] { outcomes.withLock { $0 } }
 }
 
 @Suite("Requests and replies")
 struct RequestTests {
     /// A Pricer on fresh inproc endpoints (its quotes and desk channels), started.
-    func pricer() async throws -> (DaemonClient<Requests.Pricer>, quotes: String, desk: String, logic: PricerLogic) {
+    func pricer() async throws -> (DaemonClient<Pricing.Pricer>, quotes: String, desk: String, logic: PricerLogic) {
         let (quotes, desk) = (bindEndpoint(.inproc), bindEndpoint(.inproc))
         var settings = DaemonConfiguration()
-        Requests.Pricer.override(.quotes, with: ChannelOverride(endpoints: [quotes]), in: &settings)
-        Requests.Pricer.override(.desk, with: ChannelOverride(endpoints: [desk]), in: &settings)
+        Pricing.Pricer.override(.quotes, with: ChannelOverride(endpoints: [quotes]), in: &settings)
+        Pricing.Pricer.override(.desk, with: ChannelOverride(endpoints: [desk]), in: &settings)
         let configuration = settings
         let logic = PricerLogic()
-        let client = try await Requests.Pricer.start(name: "pricer") { try Requests.Pricer(handlers: logic, configuration: configuration) }
+        let client = try await Pricing.Pricer.start(name: "pricer") { try Pricing.Pricer(handlers: logic, configuration: configuration) }
         await client.started()
         return (client, quotes, desk, logic)
     }
 
     /// A Broker calling `endpoint`, with requests timing out after `timeout` ms.
-    func broker(_ endpoint: String, timeout: Int = 200) async throws -> DaemonClient<Requests.Broker> {
+    func broker(_ endpoint: String, timeout: Int = 200) async throws -> DaemonClient<Pricing.Broker> {
         var settings = DaemonConfiguration()
-        Requests.Broker.override(.quotes, with: ChannelOverride(endpoints: [endpoint], timeout: timeout), in: &settings)
+        Pricing.Broker.override(.quotes, with: ChannelOverride(endpoints: [endpoint], timeout: timeout), in: &settings)
         let configuration = settings
-        let client = try await Requests.Broker.start(name: "broker") { try Requests.Broker(configuration: configuration) }
+        let client = try await Pricing.Broker.start(name: "broker") { try Pricing.Broker(configuration: configuration) }
         await client.started()
         return client
     }
@@ -91,11 +91,11 @@ struct RequestTests {
                     for k in 0..<20 {
                         let symbol = "S\(task * 20 + k)"
                         do {
-                            let quote = try await broker.requestQuotes(Requests.QuoteRequest(symbol: symbol))
+                            let quote = try await broker.requestQuotes(Pricing.QuoteRequest(symbol: symbol))
                             if quote.symbol == symbol && quote.price == Double(task * 20 + k) { tally.replies += 1 } else { tally.mismatched += 1 }
-                        } catch RequestFailure<Requests.NoQuote>.remote(let failure) {
+                        } catch RequestFailure<Pricing.NoQuote>.remote(let failure) {
                             if failure.reason == "boom" { tally.failures += 1 } else { tally.mismatched += 1 }
-                        } catch RequestFailure<Requests.NoQuote>.timeout {
+                        } catch RequestFailure<Pricing.NoQuote>.timeout {
                             tally.timeouts += 1
                         }
                     }
@@ -125,20 +125,20 @@ struct RequestTests {
     func lateRepliesAreDropped() async throws {
         let (pricer, quotes, _, logic) = try await pricer()
         let broker = try await broker(quotes, timeout: 100)
-        await #expect(throws: RequestFailure<Requests.NoQuote>.timeout(RequestTimeout(channel: "quotes", milliseconds: 100))) {
-            try await broker.requestQuotes(Requests.QuoteRequest(symbol: "hold"))
+        await #expect(throws: RequestFailure<Pricing.NoQuote>.timeout(RequestTimeout(channel: "quotes", milliseconds: 100))) {
+            try await broker.requestQuotes(Pricing.QuoteRequest(symbol: "hold"))
         }
         // The server answers the timed-out request now; then the next request gets its own reply.
-        try await Self.answerHeld(logic, on: pricer, with: Requests.Quote(symbol: "hold", price: -1))
+        try await Self.answerHeld(logic, on: pricer, with: Pricing.Quote(symbol: "hold", price: -1))
         #expect(try await eventually(broker) { $0.counters(.quotes).late == 1 })
-        let quote = try await broker.requestQuotes(Requests.QuoteRequest(symbol: "S7"))
-        #expect(quote == Requests.Quote(symbol: "S7", price: 7))
+        let quote = try await broker.requestQuotes(Pricing.QuoteRequest(symbol: "S7"))
+        #expect(quote == Pricing.Quote(symbol: "S7", price: 7))
         #expect(try await broker.withDaemon { $0.counters(.quotes) }.late == 1)
         try await stop(broker, pricer)
     }
 
     /// Answers the requests the Pricer holds with `quote`.
-    static func answerHeld(_ logic: PricerLogic, on pricer: DaemonClient<Requests.Pricer>, with quote: Requests.Quote) async throws {
+    static func answerHeld(_ logic: PricerLogic, on pricer: DaemonClient<Pricing.Pricer>, with quote: Pricing.Quote) async throws {
         try await pricer.withDaemon { _ in
             for responder in logic.held { try responder.reply(quote) }
             logic.held = []
@@ -149,11 +149,11 @@ struct RequestTests {
     func declaredErrorArrivesTyped() async throws {
         let (pricer, quotes, _, logic) = try await pricer()
         let broker = try await broker(quotes)
-        let expected = RequestFailure<Requests.NoQuote>.declared(Requests.NoQuote(reason: "no market for none"))
-        await #expect(throws: expected) { try await broker.requestQuotes(Requests.QuoteRequest(symbol: "none")) }
-        let outcome = Box<Result<Requests.Quote, RequestFailure<Requests.NoQuote>>?>(nil)
+        let expected = RequestFailure<Pricing.NoQuote>.declared(Pricing.NoQuote(reason: "no market for none"))
+        await #expect(throws: expected) { try await broker.requestQuotes(Pricing.QuoteRequest(symbol: "none")) }
+        let outcome = Box<Result<Pricing.Quote, RequestFailure<Pricing.NoQuote>>?>(nil)
         try await broker.withDaemon { broker in
-            try broker.requestQuotes(Requests.QuoteRequest(symbol: "none")) { result, _ in outcome.update { $0 = result } }
+            try broker.requestQuotes(Pricing.QuoteRequest(symbol: "none")) { result, _ in outcome.update { $0 = result } }
         }
         #expect(try await eventually(broker) { _ in outcome.get != nil })
         #expect(outcome.get == .failure(expected))
@@ -165,19 +165,19 @@ struct RequestTests {
     func repFailuresReachTheRequester() async throws {
         let (pricer, _, desk, _) = try await pricer()
         var settings = DaemonConfiguration()
-        Requests.Desk.override(.desk, with: ChannelOverride(endpoints: [desk]), in: &settings)
+        Pricing.Desk.override(.desk, with: ChannelOverride(endpoints: [desk]), in: &settings)
         let configuration = settings
         let log = DeskLog()
-        let requester = try await Requests.Desk.start(name: "desk") { try Requests.Desk(handlers: log, configuration: configuration) }
+        let requester = try await Pricing.Desk.start(name: "desk") { try Pricing.Desk(handlers: log, configuration: configuration) }
         await requester.started()
         for (index, symbol) in ["boom", "none", "ABC"].enumerated() {
-            try await requester.withDaemon { try $0.sendDesk(Requests.QuoteRequest(symbol: symbol)) }
+            try await requester.withDaemon { try $0.sendDesk(Pricing.QuoteRequest(symbol: symbol)) }
             #expect(try await eventually(requester) { _ in log.all.count == index + 1 })
         }
         #expect(log.all == [
             .failure(.remote(RemoteFailure(reason: "boom"))),
-            .failure(.declared(Requests.NoQuote(reason: "no market for none"))),
-            .success(Requests.Quote(symbol: "ABC", price: 1.5)),
+            .failure(.declared(Pricing.NoQuote(reason: "no market for none"))),
+            .success(Pricing.Quote(symbol: "ABC", price: 1.5)),
         ])
         #expect(try await requester.withDaemon { $0.counters(.desk) }.failed == 2)
         #expect(try await pricer.withDaemon { $0.counters(.desk) } == ChannelCounters(received: 3, sent: 3, handlerErrors: 1, failed: 2))
@@ -188,11 +188,11 @@ struct RequestTests {
     func cancellingARequest() async throws {
         let (pricer, quotes, _, logic) = try await pricer()
         let broker = try await broker(quotes, timeout: 10_000)
-        let waiting = Task { try await broker.requestQuotes(Requests.QuoteRequest(symbol: "hold")) }
+        let waiting = Task { try await broker.requestQuotes(Pricing.QuoteRequest(symbol: "hold")) }
         #expect(try await eventually(pricer) { _ in logic.held.count == 1 })
         waiting.cancel()
         await #expect(throws: CancellationError.self) { try await waiting.value }
-        try await Self.answerHeld(logic, on: pricer, with: Requests.Quote(symbol: "hold", price: 0))
+        try await Self.answerHeld(logic, on: pricer, with: Pricing.Quote(symbol: "hold", price: 0))
         #expect(try await eventually(broker) { $0.counters(.quotes).late == 1 })
         try await stop(broker, pricer)
     }
