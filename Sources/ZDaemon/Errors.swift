@@ -52,9 +52,10 @@ public struct ZDaemonError: Error, Sendable, Equatable, CustomStringConvertible 
     public var description: String { message }
 }
 
-/// Reply timeout on a REQ channel (socket has been reopened, Lazy Pirate).
+/// No reply to a request in time: on a REQ channel (whose socket is then reopened, Lazy Pirate)
+/// or a DEALER request channel (where a later reply counts as `late`).
 public struct RequestTimeout: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The REQ channel's name.
+    /// The channel's name.
     public var channel: String
     /// The timeout that elapsed, in milliseconds.
     public var milliseconds: Int

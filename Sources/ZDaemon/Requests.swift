@@ -32,11 +32,16 @@ public enum RequestWire {
         switch status {
         case ok: return .success(body)
         case error: return .failure(.declared(body))
-        case failure: return .failure(.remote(RemoteFailure(reason: body.first.map { String(decoding: $0, as: UTF8.self) } ?? "")))
+        case failure: return .failure(.remote(RemoteFailure(reason: body.first.map(reason(from:)) ?? "")))
         default:
             let shown = String(decoding: status.prefix(32), as: UTF8.self)
             return .failure(.remote(RemoteFailure(reason: "malformed reply: status frame '\(shown)' is not ok, error or failure")))
         }
+    }
+
+    /// A peer's reason, made safe to log: cut to ``reasonLimit`` bytes, control characters shown as `?`.
+    static func reason(from frame: Frame) -> String {
+        String(decoding: frame.prefix(reasonLimit), as: UTF8.self).map { $0.isASCII && ($0.asciiValue! < 0x20 || $0.asciiValue! == 0x7f) ? "?" : String($0) }.joined()
     }
 
     /// The correlation id a zgen caller sends: `id` as 8 bytes, big-endian.
@@ -128,7 +133,8 @@ extension Result where Success == [Frame], Failure == RequestFailure<[Frame]> {
 /// `Sendable`. A request that is never answered times out at its caller.
 ///
 /// A handler that throws before answering answers for you: the declared error as that error,
-/// anything else as a failure with the error's description as the reason.
+/// anything else as a failure with the error's description as the reason. A responder kept
+/// after its daemon has shut down throws ``DaemonFinishedError``.
 public final class Responder<Reply: FrameMessage, Declared: FrameMessage & Error> {
     let daemon: Daemon
     let channel: Int
@@ -156,21 +162,22 @@ public final class Responder<Reply: FrameMessage, Declared: FrameMessage & Error
 
     /// Answers with a failure and a short reason (cut to ``RequestWire/reasonLimit`` bytes).
     public func fail(reason: String) throws {
-        try checkUnanswered()
-        isAnswered = true
-        try daemon.answerCall([correlation] + RequestWire.failureReply(reason), on: channel, to: peer, failed: true)
+        try send([correlation] + RequestWire.failureReply(reason), failed: true)
     }
 
     private func answer(_ answer: RequestAnswer) throws {
-        try checkUnanswered()
-        isAnswered = true
         switch answer {
-        case .reply(let body): try daemon.answerCall([correlation, RequestWire.ok] + body, on: channel, to: peer, failed: false)
-        case .error(let body): try daemon.answerCall([correlation, RequestWire.error] + body, on: channel, to: peer, failed: true)
+        case .reply(let body): try send([correlation, RequestWire.ok] + body, failed: false)
+        case .error(let body): try send([correlation, RequestWire.error] + body, failed: true)
         }
     }
 
-    private func checkUnanswered() throws {
+    /// Sends the answer; only a sent answer counts (one that could not be sent, say to a full
+    /// queue, can be given again).
+    private func send(_ frames: [Frame], failed: Bool) throws {
         guard !isAnswered else { throw ZDaemonError("this request on \(daemon.channelSpec(channel).name) has already been answered") }
+        guard !daemon.isClosed else { throw DaemonFinishedError(daemon: daemon.spec.name) }
+        try daemon.answerCall(frames, on: channel, to: peer, failed: failed)
+        isAnswered = true
     }
 }

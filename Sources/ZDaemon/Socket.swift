@@ -306,6 +306,9 @@ extension Duration {
     /// Whole milliseconds, rounded up so a positive duration never becomes 0.
     var milliseconds: Int64 {
         let (seconds, attoseconds) = components
+        // Saturates instead of overflowing (a timeout of `.seconds(.max)` means "very long").
+        guard seconds < Int64.max / 1000 - 1 else { return Int64.max / 2 }
+        guard seconds > Int64.min / 1000 + 1 else { return Int64.min / 2 }
         let ms = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         let remainder = attoseconds % 1_000_000_000_000_000
         return remainder > 0 ? ms + 1 : ms

@@ -174,8 +174,13 @@ extension TypedDaemon {
     ) throws {
         let name = Self.spec.channels[channel.rawValue].name
         try daemon.call(try request.encodeFrames(), on: channel.rawValue, timeout: timeout) { [unowned(unsafe) daemon] outcome in
-            let typed = outcome?.typed(R.self, E.self)
-                ?? .failure(.remote(RemoteFailure(reason: "\(Self.spec.name) terminated before the reply on \(name)")))
+            guard let outcome else {
+                // The daemon shut down with the request in flight: the completion still learns it.
+                return completion(.failure(.remote(RemoteFailure(reason: "\(Self.spec.name) terminated before the reply on \(name)"))),
+                                  Self(wrapping: daemon))
+            }
+            let typed = outcome.typed(R.self, E.self)
+            Self.countMalformed(typed, raw: outcome, on: channel.rawValue, daemon)
             completion(typed, Self(wrapping: daemon))
         }
     }
@@ -195,8 +200,23 @@ extension TypedDaemon {
     public func onReply<M: FrameMessage, E: FrameMessage & Error>(
         _ channel: Channel, _ handler: @escaping (Result<M, RequestFailure<E>>, Self) throws -> Void
     ) {
-        daemon.onReply(channel.rawValue) { [unowned(unsafe) daemon] outcome in
-            try handler(outcome.typed(M.self, E.self), Self(wrapping: daemon))
+        let index = channel.rawValue
+        daemon.onReply(index) { [unowned(unsafe) daemon] outcome in
+            let typed = outcome.typed(M.self, E.self)
+            Self.countMalformed(typed, raw: outcome, on: index, daemon)
+            try handler(typed, Self(wrapping: daemon))
+        }
+    }
+
+    /// A reply the runtime took for an answer but that did not decode as the typed one is a
+    /// failure: counted and logged.
+    @inlinable
+    static func countMalformed<R, E>(_ typed: Result<R, RequestFailure<E>>, raw: Result<[Frame], RequestFailure<[Frame]>>,
+                                     on index: Int, _ daemon: Daemon) {
+        switch (typed, raw) {
+        case (.failure(.remote(let failure)), .success), (.failure(.remote(let failure)), .failure(.declared)):
+            daemon.malformedReply(on: index, failure)
+        default: break
         }
     }
 

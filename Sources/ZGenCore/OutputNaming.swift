@@ -19,7 +19,8 @@ public enum OutputNaming {
         "Error", "Never", "Sendable", "Equatable", "Frame", "FrameMessage", "FrameReader", "FrameEncoder",
         "Daemon", "DaemonSpec", "ChannelSpec", "ChannelOptions", "DaemonConfiguration", "RoutingID",
         "RequestTimeout", "EventLoop", "DaemonHandle", "Logger", "SocketType", "Optional", "Array", "DaemonHosting",
-        "SocketEvent", "ReceivedFrames",
+        "SocketEvent", "ReceivedFrames", "Responder", "RequestFailure", "RemoteFailure", "Duration",
+        "InboundMessages", "DaemonClient", "TypedDaemon", "DaemonChannel", "ChannelOverride",
     ]
 
     /// The namespace (`enum`) name for a schema at `path`: the last path component, schema

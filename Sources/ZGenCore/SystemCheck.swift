@@ -199,6 +199,19 @@ struct SystemCheck {
                         at: connect.location, notes: note)
                     continue
                 }
+                // A request channel speaks the correlation layout: both ends must be one.
+                if mine.isRequestChannel != theirs.isRequestChannel {
+                    let (request, plain) = mine.isRequestChannel ? (connect, bind) : (bind, connect)
+                    diagnostics.error(
+                        "`\(qualified(request))` is a request channel (correlation id first) but `\(qualified(plain))` is not; "
+                            + "give both `request` and `reply`", at: connect.location, notes: note)
+                    continue
+                }
+                if mine.error != theirs.error, [.req, .rep, .dealer, .router].contains(mine.socket) {
+                    diagnostics.error(
+                        "`\(qualified(connect))` and `\(qualified(bind))` declare different errors "
+                            + "(`\(mine.error ?? "none")`, `\(theirs.error ?? "none")`)", at: connect.location, notes: note)
+                }
                 if let sent = mine.send, let received = theirs.recv, sent != received {
                     diagnostics.error(
                         "`\(qualified(connect))` sends `\(sent)` but `\(qualified(bind))` receives `\(received)`", at: connect.location, notes: note)

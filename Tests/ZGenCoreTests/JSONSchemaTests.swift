@@ -5,14 +5,14 @@ import Testing
 import ZGenVocabulary
 
 /// The subset of JSON Schema (2020-12) that Schemas/JSONSchema/zgen.schema.json uses, checked in
-/// Swift so CI needs nothing else: type, properties, required, additionalProperties, items,
+/// Swift so CI needs nothing else: type, properties, required, dependentRequired, additionalProperties, items,
 /// enum, const, minimum, maximum, minItems, minLength, pattern, anyOf and local `$ref`s.
 struct JSONSchemaChecker {
     let root: Node
 
     static let annotations: Set<String> = ["$schema", "$id", "$defs", "title", "description", "default"]
     static let supported: Set<String> = [
-        "type", "properties", "required", "additionalProperties", "items", "enum", "const", "minimum", "maximum", "minItems",
+        "type", "properties", "required", "dependentRequired", "additionalProperties", "items", "enum", "const", "minimum", "maximum", "minItems",
         "minLength", "pattern", "anyOf", "$ref",
     ]
 
@@ -115,6 +115,13 @@ struct JSONSchemaChecker {
         if let members = instance.members {
             if case .array(let required)? = schema["required"]?.value.value {
                 for case .string(let key) in required.map(\.value) where instance[key] == nil { out.append("\(path): missing \(key)") }
+            }
+            for dependency in schema["dependentRequired"]?.value.members ?? [] where instance[dependency.key] != nil {
+                if case .array(let required) = dependency.value.value {
+                    for case .string(let key) in required.map(\.value) where instance[key] == nil {
+                        out.append("\(path): \(dependency.key) needs \(key)")
+                    }
+                }
             }
             let properties = schema["properties"]?.value
             for member in members {

@@ -208,6 +208,68 @@ struct GeneratedSizeTests {
     }
 }
 
+@Suite("Request channels in the schema")
+struct RequestKeyTests {
+    @Test("`request`, `reply` and `error` read the same in JSON and INI: a calling DEALER, a serving ROUTER")
+    func requestKeysInBothForms() throws {
+        let json = schemaJSON(
+            messages: #""Q": { "frames": [ { "name": "q", "type": "string" } ] }, "R": { "frames": [ { "name": "r", "type": "string" } ] }"#,
+            daemons: #"""
+            "Caller": { "channels": {
+              "calls": { "socket": "DEALER", "endpoint": "tcp://localhost:7321", "request": "Q", "reply": "R", "error": "R", "timeout": 100 }
+            } },
+            "Server": { "channels": {
+              "calls": { "socket": "ROUTER", "endpoint": "tcp://*:7321", "bind": true, "request": "Q", "reply": "R", "error": "R" }
+            } }
+            """#)
+        let ini = """
+            [zgen]
+            version = 1
+            app = test
+
+            [message:Q]
+            frames = q:string
+
+            [message:R]
+            frames = r:string
+
+            [daemon:Caller]
+
+            [channel:Caller.calls]
+            socket = DEALER
+            endpoint = tcp://localhost:7321
+            request = Q
+            reply = R
+            error = R
+            timeout = 100
+
+            [daemon:Server]
+
+            [channel:Server.calls]
+            socket = ROUTER
+            endpoint = tcp://*:7321
+            bind = true
+            request = Q
+            reply = R
+            error = R
+            """
+        let fromJSON = generate(json)
+        let fromINI = ZGen.generate(schemaAt: "test.ini", contents: Array(ini.utf8))
+        #expect(!fromJSON.hasErrors, "\(fromJSON.formattedDiagnostics)")
+        #expect(!fromINI.hasErrors, "\(fromINI.formattedDiagnostics)")
+        #expect(fromJSON.schema == fromINI.schema)
+        let channels = try #require(fromJSON.schema?.daemons.map { $0.channels[0] })
+        #expect(channels.map(\.isRequestChannel) == [true, true])
+        #expect(channels.map(\.handler) == [nil, "onCalls"])
+        #expect(channels.map(\.sender) == ["requestCalls", nil])
+        #expect(channels.map(\.error) == ["R", "R"])
+        let source = try #require(fromJSON.file).contents
+        #expect(source.contains("public struct R: FrameMessage, Equatable, Error {"))
+        #expect(source.contains("func onCalls(_ request: Q, reply: Responder<R, R>, daemon: Server) throws"))
+        #expect(source.contains("public func requestCalls(_ request: Test.Q, timeout: Duration? = nil) async throws -> Test.R {"))
+    }
+}
+
 @Suite("Streamed channels in the schema")
 struct StreamKeyTests {
     @Test("`stream` reads the same in JSON and INI: no handler requirement, a client property <channel>Messages")

@@ -24,15 +24,23 @@ extension Daemon {
         guard channel.spec.socket == .dealer else {
             throw ZDaemonError("channel \(channel.spec.name) is a \(channel.spec.socket.rawValue) socket: requests in flight need a DEALER")
         }
+        // A request made while the daemon terminates could never get its reply: refused, unsent.
+        guard !terminating, !isClosed else { throw DaemonFinishedError(daemon: spec.name) }
         switch channel.handler {
         case .none: channel.handler = .calls
         case .calls: break
         default: throw ZDaemonError("channel \(channel.spec.name) has a receive handler: it cannot also take replies to requests")
         }
+        if channel.lastCall == 0 {
+            // Ids start at random, so that a reply from before a restart (same routing id) does
+            // not match a new request.
+            channel.lastCall = UInt64.random(in: 1...(UInt64.max / 2))
+        }
         let id = channel.lastCall &+ 1
         try enqueueOrSend([RequestWire.correlation(id)] + frames, on: channel)
         channel.lastCall = id
-        let milliseconds = timeout.map { Int($0.milliseconds) } ?? channel.spec.timeout ?? ChannelLimits.defaultTimeout
+        let asked = timeout.map { Int(clamping: $0.milliseconds) } ?? channel.spec.timeout ?? ChannelLimits.defaultTimeout
+        let milliseconds = min(max(asked, ChannelLimits.timeout.lowerBound), ChannelLimits.timeout.upperBound)
         let pending = PendingCall(completion)
         pending.timer = loop.scheduleTask(in: .milliseconds(milliseconds), name: "\(channel.spec.name) request timeout") {
             [unowned self, unowned channel] in self.callTimedOut(id, on: channel, milliseconds: milliseconds)
@@ -62,8 +70,7 @@ extension Daemon {
             return
         }
         guard let pending = channel.calls.removeValue(forKey: id) else {
-            channel.counters.late += 1
-            logger.info("\(spec.name): late reply on \(channel.spec.name) to request \(id), dropped")
+            channel.counters.late += 1  // counted, not logged per message: a late reply is no error here
             return
         }
         pending.timer?.cancel()
@@ -72,14 +79,22 @@ extension Daemon {
         pending.completion(outcome)
     }
 
-    /// At shutdown: the requests still in flight get `nil`.
+    /// At shutdown: the requests still in flight get `nil` (new ones are refused by then).
     func abandonCalls(of channel: Channel) {
-        let calls = channel.calls
-        channel.calls = [:]
-        for (_, pending) in calls.sorted(by: { $0.key < $1.key }) {
-            pending.timer?.cancel()
-            pending.completion(nil)
+        while !channel.calls.isEmpty {
+            let calls = channel.calls
+            channel.calls = [:]
+            for (_, pending) in calls.sorted(by: { $0.key < $1.key }) {
+                pending.timer?.cancel()
+                pending.completion(nil)
+            }
         }
+    }
+
+    /// A reply that arrived but did not decode as the channel's reply or error type: counted
+    /// and logged like any other failure (the caller gets a ``RemoteFailure``).
+    @usableFromInline package func malformedReply(on index: Int, _ failure: RemoteFailure) {
+        requestFailed(on: channels[index], .remote(failure))
     }
 
     /// Serves the requests on a ROUTER request channel: `handler` gets the caller, the request's
@@ -103,7 +118,7 @@ extension Daemon {
 
     /// Sends an answer (correlation frame, status, body) to the caller `peer`.
     package func answerCall(_ frames: [Frame], on index: Int, to peer: RoutingID, failed: Bool) throws {
-        if failed { channels[index].counters.failed += 1 }
         try send(frames, on: index, to: peer)
+        if failed { channels[index].counters.failed += 1 }
     }
 }

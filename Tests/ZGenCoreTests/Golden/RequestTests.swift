@@ -4,7 +4,7 @@ import Testing
 import ZDaemon
 import ZDaemonTesting
 
-// Requests and replies (Pricing.swift from requests.json): a Broker calls a Pricer over a request
+// Requests and replies (Pricing.swift from pricing.json): a Broker calls a Pricer over a request
 // channel (DEALER → ROUTER, many in flight), a Desk asks it over REQ/REP.
 
 struct Boom: Error, CustomStringConvertible {
@@ -82,16 +82,20 @@ struct RequestTests {
 
     @Test("50 tasks × 20 requests in flight: 90 % replies, 5 % remote failures, 5 % timeouts, counted exactly, none mismatched")
     func manyRequestsInFlight() async throws {
-        let (pricer, quotes, _, logic) = try await pricer()
-        let broker = try await broker(quotes)
+        let (pricer, quotes, _, _) = try await pricer()
+        // Answered requests get the channel's long timeout (a loaded machine must not turn them
+        // into timeouts); the never-answered ones a deadline of their own.
+        let broker = try await broker(quotes, timeout: 30_000)
         let tally = try await withThrowingTaskGroup(of: (replies: Int, failures: Int, timeouts: Int, mismatched: Int).self) { group in
             for task in 0..<50 {
                 group.addTask {
                     var tally = (replies: 0, failures: 0, timeouts: 0, mismatched: 0)
                     for k in 0..<20 {
-                        let symbol = "S\(task * 20 + k)"
+                        let n = task * 20 + k
+                        let symbol = "S\(n)"
                         do {
-                            let quote = try await broker.requestQuotes(Pricing.QuoteRequest(symbol: symbol))
+                            let deadline: Duration? = n % 20 == 0 ? .milliseconds(200) : nil
+                            let quote = try await broker.requestQuotes(Pricing.QuoteRequest(symbol: symbol), timeout: deadline)
                             if quote.symbol == symbol && quote.price == Double(task * 20 + k) { tally.replies += 1 } else { tally.mismatched += 1 }
                         } catch RequestFailure<Pricing.NoQuote>.remote(let failure) {
                             if failure.reason == "boom" { tally.failures += 1 } else { tally.mismatched += 1 }
@@ -124,17 +128,34 @@ struct RequestTests {
     @Test("a reply after its request timed out is counted as late and never reaches a later request")
     func lateRepliesAreDropped() async throws {
         let (pricer, quotes, _, logic) = try await pricer()
-        let broker = try await broker(quotes, timeout: 100)
+        let broker = try await broker(quotes, timeout: 10_000)
         await #expect(throws: RequestFailure<Pricing.NoQuote>.timeout(RequestTimeout(channel: "quotes", milliseconds: 100))) {
-            try await broker.requestQuotes(Pricing.QuoteRequest(symbol: "hold"))
+            try await broker.requestQuotes(Pricing.QuoteRequest(symbol: "hold"), timeout: .milliseconds(100))
         }
-        // The server answers the timed-out request now; then the next request gets its own reply.
-        try await Self.answerHeld(logic, on: pricer, with: Pricing.Quote(symbol: "hold", price: -1))
-        #expect(try await eventually(broker) { $0.counters(.quotes).late == 1 })
-        let quote = try await broker.requestQuotes(Pricing.QuoteRequest(symbol: "S7"))
-        #expect(quote == Pricing.Quote(symbol: "S7", price: 7))
+        // A second request is in flight when the first one's answer comes, late, and then its own.
+        let second = Task { try await broker.requestQuotes(Pricing.QuoteRequest(symbol: "hold")) }
+        #expect(try await eventually(pricer) { _ in logic.held.count == 2 })
+        try await pricer.withDaemon { _ in
+            try logic.held[0].reply(Pricing.Quote(symbol: "hold", price: -1))  // the timed-out request's
+            try logic.held[1].reply(Pricing.Quote(symbol: "hold", price: 2))   // the second's
+        }
+        #expect(try await second.value == Pricing.Quote(symbol: "hold", price: 2))
         #expect(try await broker.withDaemon { $0.counters(.quotes) }.late == 1)
         try await stop(broker, pricer)
+    }
+
+    @Test("a daemon that terminates ends its awaited requests in flight with DaemonFinishedError, and refuses new ones")
+    func terminateWithRequestsInFlight() async throws {
+        let (pricer, quotes, _, logic) = try await pricer()
+        let broker = try await broker(quotes, timeout: 10_000)
+        let waiting = (0..<3).map { _ in Task { try await broker.requestQuotes(Pricing.QuoteRequest(symbol: "hold")) } }
+        #expect(try await eventually(pricer) { _ in logic.held.count == 3 })
+        broker.terminate()
+        for task in waiting { await #expect(throws: DaemonFinishedError(daemon: "Broker")) { try await task.value } }
+        try await broker.finished()
+        await #expect(throws: DaemonFinishedError(daemon: "Broker")) { try await broker.requestQuotes(Pricing.QuoteRequest(symbol: "S2")) }
+        pricer.terminate()
+        try await pricer.finished()
     }
 
     /// Answers the requests the Pricer holds with `quote`.
