@@ -59,7 +59,7 @@ public struct DaemonClient<D: TypedDaemon>: Sendable {
     /// was not sent), and whatever else the send throws.
     public func send(_ body: @escaping @Sendable (D) throws -> Void) async throws {
         let name = handle.name
-        let pending = PendingSend(daemon: name)
+        let pending = ClientCall<Void>(daemon: name)
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let posted = handle.submit { daemon in
@@ -80,7 +80,7 @@ public struct DaemonClient<D: TypedDaemon>: Sendable {
     }
 
     /// One try of a waiting send, on the loop: done, failed, or waiting for room again.
-    private static func attempt(_ body: @escaping @Sendable (D) throws -> Void, on daemon: Daemon?, _ pending: PendingSend) {
+    private static func attempt(_ body: @escaping @Sendable (D) throws -> Void, on daemon: Daemon?, _ pending: ClientCall<Void>) {
         guard !pending.isFinished else { return }
         if pending.isCancelled { return pending.finish(.failure(CancellationError())) }
         guard let daemon else { return pending.finish(.failure(DaemonFinishedError(daemon: pending.daemon))) }
@@ -111,7 +111,7 @@ public struct DaemonClient<D: TypedDaemon>: Sendable {
         let name = handle.name
         let index = channel.rawValue
         let frames = try request.encodeFrames()
-        let pending = PendingRequest<R>()
+        let pending = ClientCall<R>(daemon: name)
         let handle = self.handle
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
@@ -158,38 +158,19 @@ public struct DaemonClient<D: TypedDaemon>: Sendable {
     public func terminate() { handle.terminate() }
 }
 
-/// A client send in flight, touched on the daemon's loop thread only: its continuation is
-/// resumed once, by the send, its failure, or the caller's cancellation.
-final class PendingSend: @unchecked Sendable {
+/// A client call in flight (a send waiting for room, a request awaiting its reply), touched on
+/// the daemon's loop thread only: its continuation is resumed once, by the outcome, its failure,
+/// the daemon's end, or the caller's cancellation.
+final class ClientCall<R: Sendable>: @unchecked Sendable {
+    /// The daemon's name, for the errors.
     let daemon: String
-    var continuation: CheckedContinuation<Void, any Error>?
+    var continuation: CheckedContinuation<R, any Error>?
+    /// A request's id on its channel, once sent.
+    var id: UInt64?
     private(set) var isCancelled = false
     private(set) var isFinished = false
 
     init(daemon: String) { self.daemon = daemon }
-
-    func finish(_ result: Result<Void, any Error>) {
-        guard !isFinished else { return }
-        isFinished = true
-        continuation?.resume(with: result)
-    }
-
-    /// The caller was cancelled: a send that has not gone out fails with `CancellationError`
-    /// (now, if it waits; when its first try comes, if that has not run yet).
-    func cancel() {
-        guard !isFinished else { return }
-        isCancelled = true
-        if continuation != nil { finish(.failure(CancellationError())) }
-    }
-}
-
-/// A client request in flight, touched on the daemon's loop thread only: its continuation is
-/// resumed once, by the outcome, the daemon's end, or the caller's cancellation.
-final class PendingRequest<R: Sendable>: @unchecked Sendable {
-    var continuation: CheckedContinuation<R, any Error>?
-    var id: UInt64?
-    private(set) var isCancelled = false
-    private var isFinished = false
 
     func finish(_ result: Result<R, any Error>) {
         guard !isFinished else { return }
@@ -197,8 +178,8 @@ final class PendingRequest<R: Sendable>: @unchecked Sendable {
         continuation?.resume(with: result)
     }
 
-    /// The caller was cancelled: the request fails with `CancellationError` (now, if it is in
-    /// flight; when it would be sent, if that has not happened yet).
+    /// The caller was cancelled: a call that is not done fails with `CancellationError` (now, if
+    /// it waits; when it would start, if that has not happened yet).
     func cancel() {
         guard !isFinished else { return }
         isCancelled = true
