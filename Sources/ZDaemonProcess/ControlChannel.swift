@@ -14,6 +14,32 @@ import Logging
 public enum ControlChannel {
     /// The command that terminates daemons.
     public static let terminate = "TERM"
+    /// Every command a daemon obeys.
+    public static let commands: Set<String> = [terminate]
+    /// The longest command a daemon reads, in bytes; a longer one is ignored (counted, logged).
+    public static let maxCommandBytes = 64
+    /// The most lines a daemon logs about ignored commands per second; the rest are counted and
+    /// the next line says how many.
+    public static let ignoredLinesPerSecond = 1
+
+    /// `text` made safe for one log line: control characters and non-ASCII as `\xNN`, cut to
+    /// ``maxCommandBytes`` (then `… (N bytes)`).
+    public static func escaped(_ text: String) -> String {
+        escaped(Array(text.utf8))
+    }
+
+    static func escaped(_ bytes: [UInt8]) -> String {
+        var out = ""
+        for byte in bytes.prefix(maxCommandBytes) {
+            if byte >= 0x20 && byte < 0x7f && byte != UInt8(ascii: "\\") {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                out += "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
+            }
+        }
+        if bytes.count > maxCommandBytes { out += "… (\(bytes.count) bytes)" }
+        return out
+    }
 
     /// A daemon's subscription to the control endpoint, registered on its loop.
     public final class Subscription {
@@ -39,16 +65,38 @@ public enum ControlChannel {
             }
         }
 
+        /// Commands ignored (unknown, oversized or multipart) since the subscription began.
+        public private(set) var ignoredCommands = 0
+        private var suppressed = 0
+        private var lastLine: ContinuousClock.Instant?
+
         private func drain() {
-            while let frames = try? socket.receive(dontWait: true) {
-                let command = frames.first.map { String(decoding: $0, as: UTF8.self) } ?? ""
-                if command == ControlChannel.terminate {
+            // Bounded per wake-up, so a flood cannot hold the loop.
+            for _ in 0..<256 {
+                guard let frames = try? socket.receive(dontWait: true) else { return }
+                let bytes = frames.first ?? []
+                if frames.count == 1, bytes == Array(ControlChannel.terminate.utf8) {
                     daemon.logger.info("\(daemon.spec.name) has received \(ControlChannel.terminate) on the control channel")
                     daemon.terminate()
                 } else {
-                    daemon.logger.warning("\(daemon.spec.name) ignores unknown control command '\(command)'")
+                    ignore(bytes, parts: frames.count)
                 }
             }
+        }
+
+        /// Counts an ignored command and logs it, escaped and cut, at most once a second.
+        private func ignore(_ bytes: [UInt8], parts: Int) {
+            ignoredCommands += 1
+            let now = ContinuousClock.now
+            if let lastLine, now - lastLine < .seconds(1) / ControlChannel.ignoredLinesPerSecond {
+                suppressed += 1
+                return
+            }
+            lastLine = now
+            let more = suppressed > 0 ? " (and \(suppressed) more since the last such line)" : ""
+            suppressed = 0
+            let shape = parts > 1 ? " in \(parts) parts" : ""
+            daemon.logger.warning("\(daemon.spec.name) ignores unknown control command '\(ControlChannel.escaped(bytes))'\(shape)\(more)")
         }
     }
 
@@ -60,6 +108,11 @@ public enum ControlChannel {
         let socket = try Socket(.sub, context: context, linger: 0, name: "control")
         do {
             try socket.setOption(.subscribe([]))
+            // libzmq drops (and disconnects) a sender of bigger frames; commands are a few bytes.
+            var limit: Int64 = 4096
+            if zmq_setsockopt(socket.handle, ZMQ_MAXMSGSIZE, &limit, MemoryLayout<Int64>.size) != 0 {
+                throw ZMQError(operation: "setsockopt MAXMSGSIZE", subject: endpoint, code: zmq_errno())
+            }
             // Nobody binds the endpoint until a command is sent: retry connecting with backoff
             // up to once a second instead of every 100 ms (a sender waits up to 5 s).
             try socket.setOption(.reconnectIvlMax(1000))

@@ -126,7 +126,15 @@ public enum DaemonProcess {
             report("\(options.config): error: -l/--log-handler '\(options.logHandler)': no logger with that qualname in [loggers]")
             return ExitStatus.configuration
         }
+        // Warnings once per run, from the process the operator started (not again from each child).
+        if ProcessInfo.processInfo.environment["ZGEN_LAUNCHER_PID"] == nil {
+            for warning in configuration.warnings { report(warning) }
+        }
         if let command = options.sendControl {
+            guard ControlChannel.commands.contains(command) else {
+                report("\(programName): error: --send-control \(ControlChannel.escaped(command)): unknown command (known: \(ControlChannel.commands.sorted().joined(separator: ", ")))")
+                return ExitStatus.usage
+            }
             return await onThread(named: "send-control") {
                 sendControl(command, options: options, configuration: configuration, programs: programs)
             }

@@ -79,8 +79,12 @@ public struct RuntimeConfiguration: Sendable {
         name == "zgen" || name.hasPrefix("message:") || name.hasPrefix("daemon:") || name.hasPrefix("channel:")
     }
 
-    /// Reads the file at `path`: missing, unreadable, a directory or malformed INI are
-    /// ``ConfigurationError``s naming the path (and line).
+    /// The largest configuration file read (1 MiB): a bigger one (or `/dev/zero`) is an error,
+    /// never a process that grows without bound.
+    public static let maxFileSize = 1 << 20
+
+    /// Reads the file at `path`: missing, unreadable, a directory, larger than ``maxFileSize`` or
+    /// malformed INI are ``ConfigurationError``s naming the path (and line).
     public static func readDocument(path: String) throws(ConfigurationError) -> INIDocument {
         var info = stat()
         guard stat(path, &info) == 0 else {
@@ -98,6 +102,9 @@ public struct RuntimeConfiguration: Sendable {
         while true {
             let count = fread(&buffer, 1, buffer.count, file)
             if count > 0 { bytes += buffer[0..<count] }
+            if bytes.count > maxFileSize {
+                throw ConfigurationError(origin: path, message: "configuration file is larger than \(maxFileSize >> 20) MiB")
+            }
             if count < buffer.count { break }
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
@@ -241,8 +248,43 @@ public struct RuntimeConfiguration: Sendable {
         }
         self.overrides = overrides
         self.control = control
+        self.warnings = Self.warnings(in: document, path: path)
         self.security = try SecuritySettings.read(document: document, path: path, specs: specs,
                                                   environment: environment, assignments: assignments)
+    }
+
+    /// What the file says that is probably a mistake but does not stop the daemons: unknown
+    /// sections, repeated sections and repeated keys (the last value wins), each as
+    /// `<path>:<line>:<column>: warning: …`.
+    public var warnings: [String] = []
+
+    /// Sections the runtime or zgen reads.
+    static func isKnownSection(_ name: String) -> Bool {
+        isSchemaSection(name) || name.hasPrefix("run:") || name.hasPrefix("app:")
+            || ["loggers", "handlers", "formatters"].contains(name)
+            || name.hasPrefix("logger_") || name.hasPrefix("handler_") || name.hasPrefix("formatter_")
+    }
+
+    static func warnings(in document: INIDocument, path: String) -> [String] {
+        var warnings: [String] = []
+        var seenSections: [String: SourcePosition] = [:]
+        for section in document.sections {
+            if !isKnownSection(section.name) {
+                warnings.append("\(path):\(section.position): warning: unknown section [\(section.name)] (ignored)")
+            } else if let first = seenSections[section.name], !isSchemaSection(section.name) {
+                warnings.append("\(path):\(section.position): warning: section [\(section.name)] repeats the one at line \(first.line)")
+            }
+            if seenSections[section.name] == nil { seenSections[section.name] = section.position }
+            var seenKeys: [String: SourcePosition] = [:]
+            for entry in section.entries {
+                if let first = seenKeys[entry.key] {
+                    warnings.append("\(path):\(entry.keyPosition): warning: key '\(entry.key)' repeats the one at line \(first.line) in [\(section.name)]; the last value wins")
+                } else {
+                    seenKeys[entry.key] = entry.keyPosition
+                }
+            }
+        }
+        return warnings
     }
 
     /// The environment variable for one override: `ZGEN_<DAEMON>_<CHANNEL>_<KEY>`, upper-cased,

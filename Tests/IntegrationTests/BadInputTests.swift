@@ -172,3 +172,34 @@ func occupyPort() throws -> (Int32, Int) {
     }
     return (listener, Int(UInt16(bigEndian: address.sin_port)))
 }
+
+extension BadInputTests {
+    @Test("a configuration file larger than 1 MiB (here /dev/zero) is refused at once with one line: exit 78")
+    func endlessConfigFile() throws {
+        let (status, lines) = try run(["-c", "/dev/zero"])
+        #expect(status == 78)
+        #expect(lines == ["/dev/zero: error: configuration file is larger than 1 MiB"])
+    }
+
+    @Test("--send-control with an unknown command exits 64 with one line naming the known ones")
+    func unknownControlCommand() throws {
+        let (status, lines) = try run(["-c", schemaINI, "--send-control", "REBOOT\n", "--expect", "0"])
+        #expect(status == 64)
+        #expect(lines == ["my-zmq: error: --send-control REBOOT\\x0a: unknown command (known: TERM)"])
+    }
+
+    @Test("unknown sections, repeated sections and repeated keys are warned about with file:line, once, and the daemons still run")
+    func configurationWarnings() throws {
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
+        let base = try String(contentsOfFile: schemaINI, encoding: .utf8)
+        let lineCount = base.split(separator: "\n", omittingEmptySubsequences: false).count - 1
+        let file = try scratch.write("warn.ini", base + "[app:other]\nmood = calm\nmood = sunny\n[bogus]\nx = 1\n")
+        let (status, lines) = try run(["-c", file, "--interval", "0.05"] + scratch.exampleOverrides)
+        #expect(status == 0, "\(lines)")
+        let warnings = lines.filter { $0.contains(": warning: ") }
+        #expect(warnings == [
+            "\(file):\(lineCount + 3):1: warning: key 'mood' repeats the one at line \(lineCount + 2) in [app:other]; the last value wins",
+            "\(file):\(lineCount + 4):1: warning: unknown section [bogus] (ignored)",
+        ], "\(warnings)")
+    }
+}

@@ -387,3 +387,41 @@ struct ControlChannelTests {
         #expect(result.subscribers == 0)
     }
 }
+
+extension ControlChannelTests {
+    @Test("junk, oversized and newline-forging commands are ignored, logged escaped and cut at most once a second; TERM still works")
+    func floodsOfJunkCommandsAreBounded() async throws {
+        let directory = TemporaryDirectory()
+        let endpoint = "ipc://\(directory.path)/control"
+        let logs = LogCapture()
+        let spec = DaemonSpec(
+            name: "Guarded", title: "(guarded)", app: "test",
+            channels: [ChannelSpec(name: "input", socket: .pull, endpoints: ["inproc://guarded-\(UUID().uuidString)"], bind: true)])
+        let completion = Completion()
+        let handle = try await DaemonThread.start(name: "guarded") {
+            var configuration = DaemonConfiguration()
+            configuration.context = try ZMQContext()
+            configuration.makeLogger = logs.configurationLogger
+            let daemon = try Daemon(spec: spec, configuration: configuration)
+            let subscription = try ControlChannel.subscribe(daemon, to: endpoint)
+            return HostedDaemon(hosted: daemon, control: subscription, completion: completion)
+        }
+        // A forger's XPUB on the control endpoint (it may not drop: no high-water mark).
+        let forger = try Socket(.xpub, linger: 1000)
+        defer { forger.close(linger: 0) }
+        try forger.setOption(.sendHWM(0))
+        _ = try forger.bind(endpoint)
+        #expect(try forger.receive(timeout: .seconds(10)) != nil)  // the daemon's subscription
+        for index in 0..<2000 { _ = try forger.send([Array("JUNK\n\(index)".utf8)]) }
+        _ = try forger.send([[UInt8](repeating: UInt8(ascii: "A"), count: 3000)])
+        _ = try forger.send([Array("TERM".utf8), Array("extra".utf8)])  // a TERM in two parts is not TERM
+        _ = try forger.send([Array("TERM".utf8)])
+        #expect(handle.waitUntilFinished(timeout: .seconds(10)))
+        await completion.wait()
+        let ignored = logs.messages.filter { $0.contains("ignores unknown control command") }
+        #expect(ignored.count >= 1 && ignored.count <= 12, "\(ignored.count) lines about ignored commands")
+        #expect(ignored.first == "Guarded ignores unknown control command 'JUNK\\x0a0'")
+        #expect(ignored.allSatisfy { !$0.contains("\n") && $0.count < 200 }, "\(ignored)")
+        #expect(logs.messages.contains("Guarded has received TERM on the control channel"))
+    }
+}
