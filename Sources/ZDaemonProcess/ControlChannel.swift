@@ -22,6 +22,49 @@ public enum ControlChannel {
     /// the next line says how many.
     public static let ignoredLinesPerSecond = 1
 
+    /// Checks, before anyone connects or binds, that an `ipc://` control endpoint lies in a
+    /// directory only this user may write, as OpenSSH's StrictModes does for keys: the directory
+    /// (created with mode 0700 when missing) must be a real directory owned by this uid, not
+    /// writable by group or others, and a socket file already there must be this uid's. Other
+    /// transports are not checked (tcp has no uid: keep such an endpoint on a private network).
+    public static func checkPrivate(_ endpoint: String) throws(ConfigurationError) {
+        guard endpoint.hasPrefix("ipc://") else { return }
+        let path = String(endpoint.dropFirst(6))
+        let origin = "control endpoint \(endpoint)"
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
+        let directory = String(path[..<slash])
+        let uid = getuid()
+        var info = stat()
+        if lstat(directory, &info) != 0 {
+            guard errno == ENOENT, mkdir(directory, 0o700) == 0 || errno == EEXIST, lstat(directory, &info) == 0 else {
+                throw ConfigurationError(origin: origin, message: "cannot create the directory \(directory): \(String(cString: strerror(errno)))")
+            }
+        }
+        let type = info.st_mode & S_IFMT
+        guard type != S_IFLNK else {
+            throw ConfigurationError(origin: origin, message: "the directory \(directory) is a symbolic link; the control channel needs a private directory")
+        }
+        guard type == S_IFDIR else { throw ConfigurationError(origin: origin, message: "\(directory) is not a directory") }
+        guard info.st_uid == uid else {
+            throw ConfigurationError(origin: origin, message: "the directory \(directory) belongs to uid \(info.st_uid), not to this uid (\(uid)): anyone who can write it could stop the daemons")
+        }
+        guard info.st_mode & 0o022 == 0 else {
+            throw ConfigurationError(origin: origin, message: "the directory \(directory) is writable by group or others (mode \(String(info.st_mode & 0o7777, radix: 8))): make it 0700")
+        }
+        if lstat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFSOCK, info.st_uid == uid else {
+                throw ConfigurationError(origin: origin, message: "\(path) exists and is not a socket of this uid (\(uid))")
+            }
+        }
+    }
+
+    /// The uid in a message's `Peer-Address` over ipc (`host:uid:gid:pid` on Linux), if any.
+    static func peerUID(_ address: String) -> UInt32? {
+        let parts = address.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count >= 4 else { return nil }
+        return UInt32(parts[parts.count - 3])
+    }
+
     /// `text` made safe for one log line: control characters and non-ASCII as `\xNN`, cut to
     /// ``maxCommandBytes`` (then `… (N bytes)`).
     public static func escaped(_ text: String) -> String {
@@ -47,9 +90,33 @@ public enum ControlChannel {
         private var registration: PollRegistration?
         private unowned let daemon: Daemon
 
-        init(daemon: Daemon, socket: Socket) {
+        /// Over ipc, the one uid whose commands are obeyed (this process's): libzmq tells the
+        /// sender's uid with each message (`Peer-Address`).
+        private let requiredUID: UInt32?
+
+        init(daemon: Daemon, socket: Socket, requiredUID: UInt32?) {
             self.daemon = daemon
             self.socket = socket
+            self.requiredUID = requiredUID
+        }
+
+        /// One waiting message's frames and its sender's `Peer-Address`; `nil` when none waits.
+        private func receiveCommand() -> (frames: [[UInt8]], peer: String?)? {
+            var frames: [[UInt8]] = []
+            var peer: String?
+            var more = true
+            while more {
+                var message = zmq_msg_t()
+                zmq_msg_init(&message)
+                defer { zmq_msg_close(&message) }
+                guard zmq_msg_recv(&message, socket.handle, frames.isEmpty ? ZMQ_DONTWAIT : 0) >= 0 else {
+                    return frames.isEmpty ? nil : (frames, peer)
+                }
+                if peer == nil, let address = zmq_msg_gets(&message, "Peer-Address") { peer = String(cString: address) }
+                frames.append(Array(UnsafeRawBufferPointer(start: zmq_msg_data(&message), count: zmq_msg_size(&message))))
+                more = zmq_msg_more(&message) != 0
+            }
+            return (frames, peer)
         }
 
         /// Unregisters and closes the socket (after the daemon's loop has ended).
@@ -73,9 +140,11 @@ public enum ControlChannel {
         private func drain() {
             // Bounded per wake-up, so a flood cannot hold the loop.
             for _ in 0..<256 {
-                guard let frames = try? socket.receive(dontWait: true) else { return }
+                guard let (frames, peer) = receiveCommand() else { return }
                 let bytes = frames.first ?? []
-                if frames.count == 1, bytes == Array(ControlChannel.terminate.utf8) {
+                if let requiredUID, peer.flatMap(ControlChannel.peerUID) != requiredUID {
+                    ignore(bytes, parts: frames.count, from: peer.flatMap(ControlChannel.peerUID).map { "uid \($0)" } ?? "an unknown sender")
+                } else if frames.count == 1, bytes == Array(ControlChannel.terminate.utf8) {
                     daemon.logger.info("\(daemon.spec.name) has received \(ControlChannel.terminate) on the control channel")
                     daemon.terminate()
                 } else {
@@ -85,7 +154,7 @@ public enum ControlChannel {
         }
 
         /// Counts an ignored command and logs it, escaped and cut, at most once a second.
-        private func ignore(_ bytes: [UInt8], parts: Int) {
+        private func ignore(_ bytes: [UInt8], parts: Int, from sender: String? = nil) {
             ignoredCommands += 1
             let now = ContinuousClock.now
             if let lastLine, now - lastLine < .seconds(1) / ControlChannel.ignoredLinesPerSecond {
@@ -96,7 +165,11 @@ public enum ControlChannel {
             let more = suppressed > 0 ? " (and \(suppressed) more since the last such line)" : ""
             suppressed = 0
             let shape = parts > 1 ? " in \(parts) parts" : ""
-            daemon.logger.warning("\(daemon.spec.name) ignores unknown control command '\(ControlChannel.escaped(bytes))'\(shape)\(more)")
+            if let sender {
+                daemon.logger.warning("\(daemon.spec.name) ignores control command '\(ControlChannel.escaped(bytes))' from \(sender): only uid \(getuid()) may send\(more)")
+            } else {
+                daemon.logger.warning("\(daemon.spec.name) ignores unknown control command '\(ControlChannel.escaped(bytes))'\(shape)\(more)")
+            }
         }
     }
 
@@ -104,6 +177,7 @@ public enum ControlChannel {
     /// socket lives on the daemon's loop and shares its context; close the subscription after
     /// ``Daemon/run()`` returns.
     public static func subscribe(_ daemon: Daemon, to endpoint: String) throws -> Subscription {
+        try checkPrivate(endpoint)
         let context = try daemon.configuration.context ?? ZMQContext.shared()
         let socket = try Socket(.sub, context: context, linger: 0, name: "control")
         do {
@@ -121,7 +195,7 @@ public enum ControlChannel {
             socket.close(linger: 0)
             throw error
         }
-        let subscription = Subscription(daemon: daemon, socket: socket)
+        let subscription = Subscription(daemon: daemon, socket: socket, requiredUID: endpoint.hasPrefix("ipc://") ? getuid() : nil)
         subscription.register()
         return subscription
     }
@@ -141,6 +215,7 @@ public enum ControlChannel {
     public static func broadcast(
         _ command: String = ControlChannel.terminate, to endpoint: String, expected: Int, timeout: Duration = .seconds(5)
     ) throws -> BroadcastResult {
+        try checkPrivate(endpoint)
         let context = try ZMQContext()
         let socket = try Socket(.xpub, context: context, linger: 1000, name: "control")
         defer { socket.close(linger: 1000) }

@@ -8,6 +8,7 @@ import ZDaemonSecurity
     import Darwin
 #endif
 import INIFormat
+import Foundation
 
 /// The settings of an `[app:<app>]` section, readable by a daemon's code.
 public struct AppSettings: Sendable, Equatable {
@@ -31,12 +32,24 @@ public struct ControlSettings: Sendable, Equatable {
     /// The endpoint, or nil when the control channel is disabled.
     public var endpoint: String?
 
-    /// The default endpoint of `app`: `ipc://<temp dir>/<app>-control` (`$TMPDIR`, else `/tmp`).
-    public static func defaultEndpoint(app: String) -> String {
-        var directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-        if directory.isEmpty { directory = "/tmp" }
-        while directory.count > 1, directory.hasSuffix("/") { directory.removeLast() }
-        return "ipc://\(directory)/\(app)-control"
+    /// The default endpoint of `app`, in a directory only the daemons' user may write, looked up
+    /// in this order: `$RUNTIME_DIRECTORY` (systemd's, its first entry), `$XDG_RUNTIME_DIR`
+    /// (`ipc://<dir>/<app>-control`), else `ipc://<$TMPDIR or /tmp>/<app>-<uid>/control`, a
+    /// directory the first daemon or sender creates with mode 0700. Either way the directory's
+    /// owner and mode are checked before anyone connects or binds (``ControlChannel``).
+    public static func defaultEndpoint(app: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        func clean(_ path: String) -> String {
+            var path = path
+            while path.count > 1, path.hasSuffix("/") { path.removeLast() }
+            return path
+        }
+        let runtime = environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
+        if let directory = runtime ?? environment["XDG_RUNTIME_DIR"], directory.hasPrefix("/") {
+            return "ipc://\(clean(directory))/\(app)-control"
+        }
+        var temporary = environment["TMPDIR"] ?? "/tmp"
+        if !temporary.hasPrefix("/") { temporary = "/tmp" }
+        return "ipc://\(clean(temporary))/\(app)-\(getuid())/control"
     }
 }
 
@@ -143,7 +156,7 @@ public struct RuntimeConfiguration: Sendable {
         }
         self.apps = apps
         let app = specs.first?.app ?? "zgen"
-        var control = ControlSettings(endpoint: ControlSettings.defaultEndpoint(app: app))
+        var control = ControlSettings(endpoint: ControlSettings.defaultEndpoint(app: app, environment: environment))
         var overrides: [String: [String: ChannelOverride]] = [:]
 
         func targets(daemon: String, channel: String, origin: String) throws(ConfigurationError) -> [(String, ChannelSpec)] {

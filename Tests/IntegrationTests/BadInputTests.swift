@@ -203,3 +203,62 @@ extension BadInputTests {
         ], "\(warnings)")
     }
 }
+
+/// The control channel belongs to the daemons' user (README "Control channel").
+@Suite("Control channel: nobody else's", .serialized)
+struct ControlOwnershipTests {
+    let myZmq: URL
+    let schemaINI = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
+    init() throws { myZmq = try executable("my-zmq") }
+
+    @Test("a control directory that belongs to another user is refused before the daemon starts: exit 78, one line",
+          .enabled(if: getuid() == 0, "needs root, to give the directory to another uid"))
+    func foreignDirectoryIsRefused() throws {
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
+        let directory = scratch.file("my_zmq-\(getuid())")
+        #expect(mkdir(directory, 0o777) == 0)
+        #expect(chown(directory, 65534, 65534) == 0)
+        let child = try ChildProcess(myZmq, ["-c", schemaINI, "--daemon", "MyWorker", "--set", "*.job.endpoint=\(scratch.endpoint("job"))",
+                                             "--set", "*.broadcast.endpoint=\(scratch.endpoint("broadcast"))"],
+                                     environment: ["TMPDIR": scratch.path])
+        let status = child.waitForExit(timeout: 30)
+        #expect(status == 78, "\(child.lines)")
+        #expect(child.lines == [
+            "my-zmq: error: (my:worker) MyWorker: control endpoint ipc://\(directory)/control: error: the directory \(directory) belongs to uid 65534, not to this uid (0): anyone who can write it could stop the daemons",
+        ])
+    }
+
+    @Test("a TERM from another uid on the control socket does not stop the daemon; it is logged and the daemon runs on",
+          .enabled(if: getuid() == 0 && pyzmqAvailable, "needs root (to run the forger as nobody) and pyzmq"))
+    func forgedTermFromAnotherUID() throws {
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
+        // The forger binds as nobody in a world-writable directory of its own ...
+        let outside = try ScratchDirectory(prefix: "zgen-forger")
+        #expect(chmod(outside.path, 0o777) == 0)
+        let script = """
+            import os, sys, time, zmq
+            os.setgid(65534); os.setuid(65534)  # after importing zmq, which lives in root's home
+            ctx = zmq.Context()
+            xpub = ctx.socket(zmq.XPUB); xpub.bind("ipc://" + sys.argv[1])
+            print("bound", flush=True)
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                if xpub.poll(50): xpub.recv()
+                xpub.send(b"TERM")
+            """
+        let forger = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-u", "-c", script, outside.file("socket")])
+        defer { forger.signal(SIGKILL) }
+        #expect(forger.waitForLine(containing: "bound"), "\(forger.lines)")
+        // ... and its socket is then moved, as root, into the daemons' private directory and given
+        // to root, so that only the sender's uid (from libzmq's Peer-Address) can tell.
+        let control = scratch.file("control")
+        #expect(rename(outside.file("socket"), control) == 0)
+        #expect(chown(control, 0, 0) == 0)
+        let worker = try ChildProcess(myZmq, ["-c", schemaINI, "--daemon", "MyWorker"] + scratch.exampleOverrides)
+        #expect(worker.waitForLine(containing: "ignores control command 'TERM' from uid 65534"), "\(worker.lines)")
+        #expect(worker.process.isRunning)
+        #expect(!worker.lines.contains { $0.contains("has received TERM") })
+        worker.signal(SIGTERM)
+        #expect(worker.waitForExit(timeout: 30) == 0, "\(worker.lines)")
+    }
+}

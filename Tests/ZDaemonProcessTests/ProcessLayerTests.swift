@@ -272,7 +272,13 @@ struct RuntimeConfigurationTests {
         #expect(configuration.overrides["MyServer"]?["job"]?.endpoints == ["ipc:///tmp/j"])
         #expect(configuration.overrides["MyWorker"]?["job"]?.endpoints == ["ipc:///tmp/j"])
         #expect(configuration.control.endpoint == nil)
-        #expect(ControlSettings.defaultEndpoint(app: "my_zmq").hasSuffix("/my_zmq-control"))
+        // $RUNTIME_DIRECTORY's, else $XDG_RUNTIME_DIR's, else a private directory under $TMPDIR.
+        let uid = getuid()
+        #expect(ControlSettings.defaultEndpoint(app: "my_zmq", environment: ["RUNTIME_DIRECTORY": "/run/my:/run/other", "XDG_RUNTIME_DIR": "/run/user/1"])
+            == "ipc:///run/my/my_zmq-control")
+        #expect(ControlSettings.defaultEndpoint(app: "my_zmq", environment: ["XDG_RUNTIME_DIR": "/run/user/1/"]) == "ipc:///run/user/1/my_zmq-control")
+        #expect(ControlSettings.defaultEndpoint(app: "my_zmq", environment: ["TMPDIR": "/var/tmp/"]) == "ipc:///var/tmp/my_zmq-\(uid)/control")
+        #expect(ControlSettings.defaultEndpoint(app: "my_zmq", environment: [:]) == "ipc:///tmp/my_zmq-\(uid)/control")
     }
 
     @Test func badOverridesAreConfigurationErrors() {
