@@ -6,9 +6,12 @@ import ZDaemon
 import ZDaemonProcess
 import Generated
 
-/// A received message printed the way the seed prints Python's list of frames: `['text']`.
+/// A received message printed the way the seed prints Python's list of frames: `['text']`; a
+/// text over 200 bytes is cut (`'…' … (N bytes)`), so a peer cannot write huge log lines.
 func pythonList(_ frames: [String]) -> String {
-    "[" + frames.map(pythonRepr).joined(separator: ", ") + "]"
+    "[" + frames.map { text in
+        text.utf8.count > 200 ? pythonRepr(String(decoding: text.utf8.prefix(200), as: UTF8.self)) + " … (\(text.utf8.count) bytes)" : pythonRepr(text)
+    }.joined(separator: ", ") + "]"
 }
 
 /// Python's `repr` of a `str`: single quotes unless the text contains one and no double quote.

@@ -98,6 +98,9 @@ public final class Socket {
         case .immediate(let b), .routerMandatory(let b), .tcpKeepalive(let b), .xpubNoDrop(let b):
             var value: Int32 = b ? 1 : 0
             rc = zmq_setsockopt(handle, option.code, &value, MemoryLayout<Int32>.size)
+        case .maxMessageSize(let v):
+            var value = v
+            rc = zmq_setsockopt(handle, option.code, &value, MemoryLayout<Int64>.size)
         case .subscribe(let bytes), .unsubscribe(let bytes), .routingID(let bytes):
             rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, option.code, $0.baseAddress, $0.count) }
         }

@@ -56,6 +56,8 @@ public enum SocketOption: Sendable, Equatable {
     case tcpKeepalive(Bool)
     /// ZMQ_XPUB_NODROP: refuse (EAGAIN) instead of dropping at the high-water mark (XPUB only).
     case xpubNoDrop(Bool)
+    /// ZMQ_MAXMSGSIZE in bytes: the largest frame taken from a tcp or ipc peer (-1: no limit).
+    case maxMessageSize(Int64)
 
     /// The channel option this socket option sets, for the options a schema can name.
     public var channelOption: ChannelOption? {
@@ -69,6 +71,7 @@ public enum SocketOption: Sendable, Equatable {
         case .routerMandatory: .routerMandatory
         case .tcpKeepalive: .tcpKeepalive
         case .xpubNoDrop: .xpubNoDrop
+        case .maxMessageSize: .maxMessageSize
         case .sendHWM, .receiveHWM, .linger, .subscribe, .unsubscribe, .routingID: nil
         }
     }
@@ -116,6 +119,7 @@ public enum SocketOption: Sendable, Equatable {
         case .routerMandatory: ZMQ_ROUTER_MANDATORY
         case .tcpKeepalive: ZMQ_TCP_KEEPALIVE
         case .xpubNoDrop: ZMQ_XPUB_NODROP
+        case .maxMessageSize: ZMQ_MAXMSGSIZE
         }
     }
 }

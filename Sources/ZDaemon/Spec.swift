@@ -16,6 +16,7 @@ extension ChannelOptions {
             case (.routerMandatory, .flag(let v)): .routerMandatory(v)
             case (.tcpKeepalive, .flag(let v)): .tcpKeepalive(v)
             case (.xpubNoDrop, .flag(let v)): .xpubNoDrop(v)
+            case (.maxMessageSize, .integer(let v)): .maxMessageSize(Int64(v))
             default: preconditionFailure("\(option) holds a value of the wrong kind")
             }
         }

@@ -7,6 +7,13 @@ public enum ChannelLimits {
     public static let defaultQueue = 1000
     /// Default request timeout (REQ, DEALER request channels), ms: no request waits forever.
     public static let defaultTimeout = 5000
+    /// The largest frame a receiving channel takes from a tcp or ipc peer unless its
+    /// `maxMessageSize` option says otherwise, bytes: 1 MiB (a bigger frame makes libzmq drop the
+    /// connection; the peer may reconnect).
+    public static let defaultMaxMessageSize = 1 << 20
+    /// The same for PUB and XPUB channels, whose only inbound frames are their subscribers'
+    /// subscriptions: 4 KiB, so that no subscriber can make the daemon keep a huge prefix.
+    public static let defaultMaxSubscriptionSize = 4 << 10
     /// `hwm`: 0 (no limit) up to Int32.max messages.
     public static let hwm: ClosedRange<Int> = 0...Int(Int32.max)
     /// `queue`: 0 up to Int32.max messages.
@@ -41,6 +48,10 @@ public enum ChannelOption: String, Sendable, Hashable, CaseIterable {
     case tcpKeepalive
     /// ZMQ_XPUB_NODROP (XPUB only): refuse instead of dropping at the high-water mark.
     case xpubNoDrop
+    /// ZMQ_MAXMSGSIZE, bytes: the largest frame taken from a tcp or ipc peer (libzmq drops the
+    /// connection of a peer that sends a bigger one; inproc is not limited). At least 256: libzmq
+    /// applies it to its handshake too.
+    case maxMessageSize
 
     /// What an option's value is.
     public enum Kind: Sendable, Hashable {
@@ -74,7 +85,11 @@ public enum ChannelOption: String, Sendable, Hashable, CaseIterable {
 
     /// The libzmq name without `ZMQ_` (`RECONNECT_IVL`).
     public var libzmqName: String {
-        self == .xpubNoDrop ? "XPUB_NODROP" : configurationKey.uppercased()
+        switch self {
+        case .xpubNoDrop: "XPUB_NODROP"
+        case .maxMessageSize: "MAXMSGSIZE"
+        default: configurationKey.uppercased()
+        }
     }
 
     /// The value's kind and, for integers, the allowed range.
@@ -83,6 +98,7 @@ public enum ChannelOption: String, Sendable, Hashable, CaseIterable {
         case .reconnectIvl: .integer(-1...Int(Int32.max))
         case .reconnectIvlMax, .heartbeatIvl, .heartbeatTimeout: .integer(0...Int(Int32.max))
         case .heartbeatTtl: .integer(0...655_350)
+        case .maxMessageSize: .integer(256...Int(Int32.max))
         case .immediate, .routerMandatory, .tcpKeepalive, .xpubNoDrop: .flag
         }
     }
@@ -131,11 +147,15 @@ public struct ChannelOptions: Sendable, Hashable {
     /// ZMQ_XPUB_NODROP (XPUB only): at the high-water mark a send is refused (and queued by
     /// the runtime, then `ChannelFullError`) instead of silently dropped.
     public var xpubNoDrop: Bool?
+    /// ZMQ_MAXMSGSIZE, bytes; `nil`: ``ChannelLimits/defaultMaxMessageSize`` (PUB and XPUB:
+    /// ``ChannelLimits/defaultMaxSubscriptionSize``), which the runtime sets.
+    public var maxMessageSize: Int32?
 
-    /// Creates options; every argument defaults to libzmq's default.
+    /// Creates options; every argument defaults to libzmq's default (``maxMessageSize``: the runtime's).
     public init(reconnectIvl: Int32? = nil, reconnectIvlMax: Int32? = nil, heartbeatIvl: Int32? = nil,
                 heartbeatTimeout: Int32? = nil, heartbeatTtl: Int32? = nil, immediate: Bool? = nil,
-                routerMandatory: Bool? = nil, tcpKeepalive: Bool? = nil, xpubNoDrop: Bool? = nil) {
+                routerMandatory: Bool? = nil, tcpKeepalive: Bool? = nil, xpubNoDrop: Bool? = nil,
+                maxMessageSize: Int32? = nil) {
         self.reconnectIvl = reconnectIvl
         self.reconnectIvlMax = reconnectIvlMax
         self.heartbeatIvl = heartbeatIvl
@@ -145,6 +165,7 @@ public struct ChannelOptions: Sendable, Hashable {
         self.routerMandatory = routerMandatory
         self.tcpKeepalive = tcpKeepalive
         self.xpubNoDrop = xpubNoDrop
+        self.maxMessageSize = maxMessageSize
     }
 
     /// One option's value, by its descriptor.
@@ -160,6 +181,7 @@ public struct ChannelOptions: Sendable, Hashable {
             case .routerMandatory: routerMandatory.map(ChannelOptionValue.flag)
             case .tcpKeepalive: tcpKeepalive.map(ChannelOptionValue.flag)
             case .xpubNoDrop: xpubNoDrop.map(ChannelOptionValue.flag)
+            case .maxMessageSize: maxMessageSize.map(ChannelOptionValue.integer)
             }
         }
         set {
@@ -181,6 +203,7 @@ public struct ChannelOptions: Sendable, Hashable {
             case .routerMandatory: routerMandatory = flag()
             case .tcpKeepalive: tcpKeepalive = flag()
             case .xpubNoDrop: xpubNoDrop = flag()
+            case .maxMessageSize: maxMessageSize = integer()
             }
         }
     }

@@ -1,5 +1,7 @@
 import Foundation
+@testable import MyZmqExample
 import Testing
+import ZDaemon
 import ZDaemonTesting
 
 #if canImport(Glibc)
@@ -260,5 +262,72 @@ struct ControlOwnershipTests {
         #expect(!worker.lines.contains { $0.contains("has received TERM") })
         worker.signal(SIGTERM)
         #expect(worker.waitForExit(timeout: 30) == 0, "\(worker.lines)")
+    }
+}
+
+/// What a peer can make a daemon hold is bounded (README "Flow control", maxMessageSize).
+@Suite("Memory bounded against peers")
+struct PeerMemoryTests {
+    let myZmq: URL
+    let schemaINI = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
+    init() throws { myZmq = try executable("my-zmq") }
+
+    /// Resident memory of process `pid`, bytes.
+    func resident(_ pid: Int32) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+    }
+
+    @Test("a 16 MB subscription is refused: the PUB drops that subscriber, and the server's memory stays under 100 MB")
+    func hugeSubscriptionIsRefused() throws {
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
+        let server = try ChildProcess(myZmq, ["-c", schemaINI, "--daemon", "MyServer", "--socket-events", "--interval", "0.5"]
+                                      + scratch.exampleOverrides)
+        defer { server.signal(SIGKILL) }
+        #expect(server.waitForLine(containing: "has begun processing messages"), "\(server.lines)")
+        // A raw ZMTP 3.0 peer (a libzmq SUB would itself keep the 16 MB prefix, and recurse per byte):
+        // greeting, READY as a SUB, then one subscription message of 16 MB.
+        let script = """
+            import socket, struct, sys
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.connect(sys.argv[1])
+            s.sendall(b"\\xff" + b"\\x00" * 8 + b"\\x7f" + b"\\x03\\x00" + b"NULL" + b"\\x00" * 16 + b"\\x00" + b"\\x00" * 31)
+            greeting = b""
+            while len(greeting) < 64:
+                chunk = s.recv(64 - len(greeting))
+                if not chunk: sys.exit("closed during the greeting")
+                greeting += chunk
+            body = b"\\x05READY" + b"\\x0bSocket-Type" + struct.pack(">I", 3) + b"SUB"
+            s.sendall(b"\\x04" + bytes([len(body)]) + body)
+            size = (16 << 20) + 1
+            try:
+                s.sendall(b"\\x02" + struct.pack(">Q", size) + b"\\x01" + b"s" * (16 << 20))
+                print("sent", flush=True)
+            except OSError as error:
+                print("refused while sending:", error, flush=True)
+            """
+        let path = String(scratch.endpoint("broadcast").dropFirst("ipc://".count))
+        let peer = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-u", "-c", script, path])
+        defer { peer.signal(SIGKILL) }
+        // libzmq takes the subscription as one frame over the 4 KiB limit and drops the connection.
+        #expect(server.waitForLine(containing: "MyServer: channel broadcast: disconnected"), "\(server.lines)")
+        // A broadcast makes the PUB take in what its subscribers sent (without the limit, this is
+        // where it grew by half a gigabyte).
+        #expect(server.waitForLine(containing: "Broadcasting: This is message #2"), "\(server.lines)")
+        let rss = resident(server.pid)
+        #expect(rss > 0 && rss < 100 << 20, "the server holds \(rss >> 20) MiB")
+        server.signal(SIGTERM)
+        #expect(server.waitForExit(timeout: 30) == 0, "\(server.lines)")
+    }
+}
+
+
+@Suite("The example's log lines")
+struct ExampleLogLineTests {
+    @Test("a received text over 200 bytes is cut in the log, with its size")
+    func longTextsAreCut() {
+        #expect(pythonList(["short"]) == "['short']")
+        let long = String(repeating: "x", count: 5000)
+        #expect(pythonList([long]) == "['" + String(repeating: "x", count: 200) + "' … (5000 bytes)]")
     }
 }

@@ -51,6 +51,11 @@ extension Daemon {
             }
             if spec.socket.canSend { try set(.sendHWM(spec.hwm)) }
             if spec.socket.canReceive { try set(.receiveHWM(spec.hwm)) }
+            if spec.options.maxMessageSize == nil {
+                // Bounded by default: no peer makes a daemon take a huge frame (or subscription).
+                try set(.maxMessageSize(Int64([.pub, .xpub].contains(spec.socket)
+                    ? ChannelLimits.defaultMaxSubscriptionSize : ChannelLimits.defaultMaxMessageSize)))
+            }
             for option in spec.options.socketOptions { try set(option) }
             if spec.socket != .xsub {  // on anything but SUB, this throws the "does not apply" error
                 for prefix in spec.subscribe { try set(.subscribe(Array(prefix.utf8))) }
