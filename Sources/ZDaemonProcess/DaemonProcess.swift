@@ -139,6 +139,10 @@ public enum DaemonProcess {
                 sendControl(command, options: options, configuration: configuration, programs: programs)
             }
         }
+        if options.sendControl == nil, let problem = checkFileLimit(programs, only: options.daemon) {
+            report("\(programName): error: \(problem)")
+            return ExitStatus.configuration
+        }
         if let name = options.daemon {
             guard let program = programs.first(where: { $0.spec.name == name }) else {
                 report("\(programName): error: --daemon \(name): no such daemon (known: \(specs.map(\.name).joined(separator: ", ")))")
@@ -171,6 +175,36 @@ public enum DaemonProcess {
             report("\(programName): error: \(error)")
             return status(for: error)
         }
+    }
+
+    /// The file descriptors one process of `program` may need, roughly: libzmq's own and the
+    /// process's (32), four per channel (socket, mailbox, monitor, slack), and one per peer that
+    /// may connect to a bound channel (every process the launcher starts, at most).
+    static func descriptorsNeeded(by program: DaemonProgram, in programs: [DaemonProgram]) -> Int {
+        let processes = programs.reduce(0) { $0 + max($1.instances, 1) }
+        let bound = program.spec.channels.filter(\.bind).count
+        return 32 + 4 * program.spec.channels.count + bound * processes
+    }
+
+    /// Checks RLIMIT_NOFILE against what the daemons will open (raising the soft limit up to the
+    /// hard one when that is enough): with too few descriptors libzmq spins in its accept loop
+    /// instead of failing. Returns the one-line problem, if any.
+    static func checkFileLimit(_ programs: [DaemonProgram], only name: String?) -> String? {
+        var needs = programs.filter { name == nil || $0.spec.name == name }.map { ($0.spec.name, descriptorsNeeded(by: $0, in: programs)) }
+        if name == nil && !(programs.count == 1 && programs[0].instances == 1) {
+            let processes = programs.reduce(0) { $0 + max($1.instances, 1) }
+            needs.append(("the launcher of \(processes) processes", 32 + 2 * processes))  // a ready pipe and slack per child
+        }
+        guard let (who, needed) = needs.max(by: { $0.1 < $1.1 }) else { return nil }
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        if limit.rlim_cur >= rlim_t(needed) { return nil }
+        if limit.rlim_max >= rlim_t(needed) {
+            limit.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { return nil }
+        }
+        return "\(who) needs about \(needed) file descriptors, and RLIMIT_NOFILE allows \(limit.rlim_max) "
+            + "(raise it, e.g. `ulimit -n \(max(needed, 1024))` or systemd's LimitNOFILE=)"
     }
 
     /// Sets the process name in `/proc/<pid>/comm`, `ps` and `top` (Linux keeps the first 15

@@ -331,3 +331,16 @@ struct ExampleLogLineTests {
         #expect(pythonList([long]) == "['" + String(repeating: "x", count: 200) + "' … (5000 bytes)]")
     }
 }
+
+extension BadInputTests {
+    @Test("with RLIMIT_NOFILE too low for 24 workers, my-zmq refuses before starting any process: exit 78, one line")
+    func lowFileLimit() throws {
+        let child = try ChildProcess(URL(fileURLWithPath: "/bin/sh"),
+                                     ["-c", "ulimit -n 64 && exec \"$0\" \"$@\"", myZmq.path, "-c", schemaINI, "--workers", "24"])
+        let status = child.waitForExit(timeout: 30)
+        #expect(status == 78, "\(child.lines)")
+        #expect(child.lines == [
+            "my-zmq: error: MyServer needs about 90 file descriptors, and RLIMIT_NOFILE allows 64 (raise it, e.g. `ulimit -n 1024` or systemd's LimitNOFILE=)",
+        ])
+    }
+}
