@@ -102,6 +102,8 @@ public enum CurveKeyFile {
         guard (info.st_mode & S_IFMT) == S_IFDIR else {
             throw CurveKeyFileError(path: directory, message: "allow-list is not a directory")
         }
+        // Whoever can write the allow-list can let themselves in.
+        try checkDirectory(directory, holding: "an allow-list")
         guard let stream = opendir(directory) else {
             throw CurveKeyFileError(path: directory, message:
                 "cannot read allow-list directory: \(String(cString: strerror(errno)))")
@@ -190,6 +192,23 @@ public enum CurveKeyFile {
         }
     }
 
+    /// Refuses a directory that others may write (group or world writable), where someone else
+    /// could put or replace the key files it holds.
+    static func checkDirectory(_ directory: String, holding what: String) throws(CurveKeyFileError) {
+        var info = stat()
+        guard stat(directory, &info) == 0 else { return }
+        guard info.st_mode & 0o022 == 0 else {
+            let mode = String(UInt32(info.st_mode) & 0o7777, radix: 8)
+            throw CurveKeyFileError(path: directory, message:
+                "directory of \(what) is writable by group or others (mode 0\(mode)): someone else could replace its keys")
+        }
+    }
+
+    static func checkDirectory(of path: String, holding what: String) throws(CurveKeyFileError) {
+        let directory = path.lastIndex(of: "/").map { path[..<$0].isEmpty ? "/" : String(path[..<$0]) } ?? "."
+        try checkDirectory(directory, holding: what)
+    }
+
     static func readText(path: String, kind: String, secret: Bool = false) throws(CurveKeyFileError) -> String {
         var info = stat()
         guard stat(path, &info) == 0 else {
@@ -202,6 +221,15 @@ public enum CurveKeyFile {
             let mode = String(UInt32(info.st_mode) & 0o777, radix: 8)
             throw CurveKeyFileError(path: path, message:
                 "secret key file has mode 0\(mode): it must not be accessible by group or others (chmod 600 \(path))")
+        }
+        if secret {
+            // As OpenSSH's StrictModes: the file is this user's (or root's), and nobody else can
+            // replace it through its directory.
+            guard info.st_uid == getuid() || info.st_uid == 0 else {
+                throw CurveKeyFileError(path: path, message:
+                    "secret key file belongs to uid \(info.st_uid), not to this uid (\(getuid())) or root")
+            }
+            try checkDirectory(of: path, holding: "a secret key file")
         }
         guard let file = fopen(path, "rb") else {
             throw CurveKeyFileError(path: path, message: "cannot read \(kind): \(String(cString: strerror(errno)))")

@@ -196,6 +196,36 @@ struct KeyFileTests {
         }
     }
 
+    @Test("a secret key file of another user is refused, as OpenSSH's StrictModes does",
+          .enabled(if: getuid() == 0, "needs root, to give the file to another uid"))
+    func secretOfAnotherUserIsRefused() throws {
+        let scratch = try ScratchDirectory(prefix: "zgen-sec")
+        let paths = try CurveKeyFile.write(try CurveKeyPair.generate(), to: scratch.file("server.key"))
+        #expect(chown(paths.secretPath, 65534, 65534) == 0)
+        #expect(throws: CurveKeyFileError(path: paths.secretPath, message: "secret key file belongs to uid 65534, not to this uid (0) or root")) {
+            try CurveKeyFile.readKeyPair(path: paths.secretPath)
+        }
+    }
+
+    @Test("a secret key file or an allow-list in a directory others may write is refused")
+    func keysInWritableDirectoriesAreRefused() throws {
+        let scratch = try ScratchDirectory(prefix: "zgen-sec")
+        let pair = try CurveKeyPair.generate()
+        let paths = try CurveKeyFile.write(pair, to: scratch.file("server.key"))
+        #expect(chmod(scratch.path, 0o777) == 0)
+        #expect(throws: CurveKeyFileError(path: scratch.path, message:
+            "directory of a secret key file is writable by group or others (mode 0777): someone else could replace its keys")) {
+            try CurveKeyFile.readKeyPair(path: paths.secretPath)
+        }
+        #expect(throws: CurveKeyFileError(path: scratch.path, message:
+            "directory of an allow-list is writable by group or others (mode 0777): someone else could replace its keys")) {
+            try CurveKeyFile.readPublicKeys(directory: scratch.path)
+        }
+        #expect(chmod(scratch.path, 0o755) == 0)
+        #expect(try CurveKeyFile.readKeyPair(path: paths.secretPath) == pair)
+        #expect(try CurveKeyFile.readPublicKeys(directory: scratch.path) == [pair.publicKey])
+    }
+
     @Test func secretReadableByOthersIsRefused() throws {
         let scratch = try ScratchDirectory(prefix: "zgen-sec")
         let pair = try CurveKeyPair.generate()
