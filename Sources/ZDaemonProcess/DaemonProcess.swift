@@ -406,6 +406,7 @@ public struct ProcessDaemonService: Service {
             return host
         }
         handleBox.withLock { $0 = handle }
+        Self.warnAboutUnresolvableHosts(program.spec, overrides: context.configuration.channels, logger: logger)
         if let readyDescriptor {
             Task {
                 await handle.started()
@@ -419,6 +420,47 @@ public struct ProcessDaemonService: Service {
         // Wait until the daemon's thread has released its sockets and context (see HostedDaemon).
         await completion.wait()
         if let error = handle.error { throw error }
+    }
+
+    /// The host names (not addresses) the daemon's tcp channels connect to, by channel.
+    static func connectHosts(_ spec: DaemonSpec, overrides: [String: ChannelOverride]) -> [(channel: String, endpoint: String, host: String)] {
+        var hosts: [(String, String, String)] = []
+        for declared in spec.channels {
+            let channel = overrides[declared.name]?.applied(to: declared) ?? declared
+            guard !channel.bind else { continue }
+            for endpoint in channel.endpoints where endpoint.hasPrefix("tcp://") {
+                var rest = endpoint.dropFirst(6)
+                if let semicolon = rest.lastIndex(of: ";") { rest = rest[rest.index(after: semicolon)...] }  // source;destination
+                guard let colon = rest.lastIndex(of: ":") else { continue }
+                var host = String(rest[..<colon])
+                if host.hasPrefix("[") && host.hasSuffix("]") { continue }  // an IPv6 address
+                host = host.trimmingCharacters(in: .whitespaces)
+                if host.isEmpty || host == "*" || host.allSatisfy({ $0.isNumber || $0 == "." }) { continue }
+                hosts.append((declared.name, endpoint, host))
+            }
+        }
+        return hosts
+    }
+
+    /// libzmq resolves a connect's host lazily and retries for ever in silence: look each host up
+    /// once, on a thread of its own (never the loop, never delaying the start), and warn about
+    /// one that does not resolve.
+    static func warnAboutUnresolvableHosts(_ spec: DaemonSpec, overrides: [String: ChannelOverride], logger: Logger) {
+        let hosts = connectHosts(spec, overrides: overrides)
+        guard !hosts.isEmpty else { return }
+        let name = spec.name
+        let thread = Thread {
+            for (channel, endpoint, host) in hosts {
+                var result: UnsafeMutablePointer<addrinfo>?
+                let status = getaddrinfo(host, nil, nil, &result)
+                if let result { freeaddrinfo(result) }
+                if status != 0 {
+                    logger.warning("\(name): channel \(channel): \(endpoint): host '\(host)' does not resolve (\(String(cString: gai_strerror(status)))); libzmq keeps trying")
+                }
+            }
+        }
+        thread.name = "resolve"
+        thread.start()
     }
 
     /// Logs the first graceful shutdown (SIGINT or SIGTERM) once.

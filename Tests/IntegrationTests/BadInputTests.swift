@@ -344,3 +344,22 @@ extension BadInputTests {
         ])
     }
 }
+
+extension BadInputTests {
+    @Test("a connect host that does not resolve is warned about at start (off the loop); one that resolves is not; the daemon runs")
+    func unresolvableHostIsWarnedAbout() throws {
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
+        let worker = try ChildProcess(myZmq, ["-c", schemaINI, "--daemon", "MyWorker"] + scratch.exampleOverrides + [
+            "--set", "MyWorker.job.endpoint=tcp://no-such-host.invalid:9090",
+            "--set", "MyWorker.broadcast.endpoint=tcp://localhost:1",
+        ])
+        #expect(worker.waitForLine(containing: "does not resolve"), "\(worker.lines)")
+        let warnings = worker.lines.filter { $0.contains("does not resolve") }
+        #expect(warnings.count == 1 && warnings[0].hasPrefix(
+            "(my:worker)   MyWorker: channel job: tcp://no-such-host.invalid:9090: host 'no-such-host.invalid' does not resolve ("), "\(warnings)")
+        #expect(worker.process.isRunning)
+        worker.signal(SIGTERM)
+        #expect(worker.waitForExit(timeout: 30) == 0, "\(worker.lines)")
+        #expect(!worker.lines.contains { $0.contains("'localhost'") })
+    }
+}
