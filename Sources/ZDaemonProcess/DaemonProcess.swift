@@ -148,10 +148,10 @@ public enum DaemonProcess {
                 report("\(programName): error: --daemon \(name): no such daemon (known: \(specs.map(\.name).joined(separator: ", ")))")
                 return ExitStatus.usage
             }
-            return await runOne(program, options: options, configuration: configuration)
+            return await runOne(program, options: options, configuration: configuration, specs: specs)
         }
         if programs.count == 1, programs[0].instances == 1 {
-            return await runOne(programs[0], options: options, configuration: configuration)
+            return await runOne(programs[0], options: options, configuration: configuration, specs: specs)
         }
         return await onThread(named: "launcher") { Launcher.run(options: options, configuration: configuration, programs: programs) }
     }
@@ -230,7 +230,8 @@ public enum DaemonProcess {
         }
     }
 
-    static func runOne(_ program: DaemonProgram, options: ProcessOptions, configuration: RuntimeConfiguration) async -> Int32 {
+    static func runOne(_ program: DaemonProgram, options: ProcessOptions, configuration: RuntimeConfiguration,
+                       specs: [DaemonSpec]) async -> Int32 {
         let title = options.title ?? DaemonProgram.title(program.spec.title, instance: options.instance, of: program.instances)
         setProcessName(title)
         ProcessLogging.install(configuration.logging, processName: title)
@@ -256,9 +257,14 @@ public enum DaemonProcess {
             configuration: daemonConfiguration, settings: configuration.settings(app: program.spec.app), title: title,
             instance: options.instance)
         let readyFD = environment["ZGEN_READY_FD"].flatMap(Int32.init)
+        let name = program.spec.name
+        let (path, assignments) = (options.config, options.assignments)
         let service = ProcessDaemonService(
             program: program, context: context, control: configuration.control.endpoint,
-            logger: Logger(label: label), configPath: options.config, readyDescriptor: readyFD)
+            logger: Logger(label: label), configPath: options.config, readyDescriptor: readyFD,
+            rereadSecurity: {
+                try RuntimeConfiguration(path: path, specs: specs, environment: environment, assignments: assignments).security[name]
+            })
         do {
             try await service.runWithSignals()
         } catch {
@@ -358,16 +364,18 @@ public struct ProcessDaemonService: Service {
     let logger: Logger
     let configPath: String
     let readyDescriptor: Int32?
+    let rereadSecurity: (@Sendable () throws -> SecurityConfiguration?)?
     private let handleBox = LockedBox<DaemonHandle?>(nil)
     private let reported = LockedBox(false)
     private let failure = LockedBox<(any Error)?>(nil)
 
     /// Creates the service: `program` created with `context`, subscribed to the control
     /// endpoint `control` (nil: none), logging lifecycle lines through `logger`; SIGHUP rereads
-    /// `configPath`; `readyDescriptor`, if any, gets one byte once the daemon's channels are open.
+    /// `configPath` (its logging sections, and through `rereadSecurity`, if given, the CURVE
+    /// allow-lists); `readyDescriptor`, if any, gets one byte once the daemon's channels are open.
     public init(
         program: DaemonProgram, context: DaemonContext, control: String?, logger: Logger, configPath: String,
-        readyDescriptor: Int32? = nil
+        readyDescriptor: Int32? = nil, rereadSecurity: (@Sendable () throws -> SecurityConfiguration?)? = nil
     ) {
         self.program = program
         self.context = context
@@ -375,6 +383,7 @@ public struct ProcessDaemonService: Service {
         self.logger = logger
         self.configPath = configPath
         self.readyDescriptor = readyDescriptor
+        self.rereadSecurity = rereadSecurity
     }
 
     /// Starts the daemon's thread and waits until the daemon ends; graceful shutdown or
@@ -516,6 +525,30 @@ public struct ProcessDaemonService: Service {
             logger.info("\(program.spec.name) has reloaded the logging configuration from \(configPath)")
         } catch {
             logger.error("\(program.spec.name) could not reload the logging configuration: \(error)")
+        }
+        reloadAllowLists()
+    }
+
+    /// Rereads the CURVE settings and gives the daemon's servers their new client policies: a
+    /// revoked key is refused on its next handshake. On error the old policies stay, logged.
+    func reloadAllowLists() {
+        guard let rereadSecurity, let handle = handleBox.withLock({ $0 }) else { return }
+        let name = program.spec.name
+        let security: SecurityConfiguration?
+        do {
+            security = try rereadSecurity()
+        } catch {
+            logger.error("\(name) could not reload its CURVE allow-lists: \(error)")
+            return
+        }
+        guard let security else { return }
+        let logger = self.logger
+        handle.execute { (daemon: Daemon) in
+            do {
+                for change in try security.applyClientPolicies(to: daemon) { logger.info("\(change)") }
+            } catch {
+                logger.error("\(name) could not reload its CURVE allow-lists: \(error)")
+            }
         }
     }
 

@@ -122,3 +122,29 @@ enum CurveChannel {
         }
     }
 }
+
+extension SecurityConfiguration {
+    /// Makes the client policies this configuration gives `daemon`'s CURVE server channels (its
+    /// allow-lists, allowed and denied addresses) the ones its running ZAP handler applies, as a
+    /// reload does (the process layer calls it on SIGHUP). Each next handshake follows them: a
+    /// revoked key is refused on its next connection. Connections made already stay (CURVE
+    /// authenticates a peer once, at its handshake); to drop them, restart the daemon. Call on the
+    /// daemon's loop. Returns what it changed, a line per channel; throws when a channel lost what
+    /// it needs (its policy then stays as it was).
+    public func applyClientPolicies(to daemon: Daemon) throws -> [String] {
+        guard let context = daemon.context, let handler = ZAPHandler.shared(for: context) else { return [] }
+        var changes: [(String, ZAPPolicy, String)] = []
+        for index in daemon.spec.channels.indices {
+            let channel = daemon.channelSpec(index)
+            guard channel.security == .curve, channel.isCurveServer else { continue }
+            let (_, policy) = try role(forChannel: channel.name, daemon: daemon.spec.name, isServer: true)
+            guard let policy else { continue }
+            let who = policy.allowAnyClient ? "any CURVE client" : "\(policy.allowedKeys.count) client key\(policy.allowedKeys.count == 1 ? "" : "s")"
+            changes.append((Self.zapDomain(daemon: daemon.spec.name, channel: channel.name), policy,
+                            "\(daemon.spec.name): channel \(channel.name): CURVE server now allows \(who)"))
+        }
+        // All or nothing: a channel that fails leaves every policy as it was.
+        for (domain, policy, _) in changes { handler.setPolicy(policy, domain: domain) }
+        return changes.map(\.2)
+    }
+}

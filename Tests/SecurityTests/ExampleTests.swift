@@ -136,6 +136,69 @@ struct ExampleTests {
         #expect(strangerReceived.get.isEmpty)
     }
 
+    @Test("after a reload (SIGHUP), a key removed from the allow-list is refused on its next handshake; a connected peer stays")
+    func revokedKeyIsRefusedAfterAReload() throws {
+        let scratch = try makeExample()
+        let specs = try Self.specs()
+        let ini = scratch.file("secure_pair.ini")
+        let serverLogs = LogCapture()
+        let assignments = ["Dispatcher.job.endpoint=tcp://127.0.0.1:*"]
+        let dispatcherConfiguration = configuration(try RuntimeConfiguration(path: ini, specs: specs, assignments: assignments),
+                                                    "Dispatcher", logs: serverLogs)
+        let dispatcherSpec = specs[0]
+        let dispatcher = try DaemonThread.start(name: "dispatcher") { try ZDaemon.Daemon(spec: dispatcherSpec, configuration: dispatcherConfiguration) }
+        defer {
+            dispatcher.terminate()
+            _ = dispatcher.waitUntilFinished(timeout: .seconds(10))
+        }
+        #expect(dispatcher.waitUntilStarted(timeout: .seconds(10)))
+        let endpoint = try #require(dispatcher.boundEndpoints(0).first)
+        func startWorker(received: Box<[String]>) throws -> DaemonHandle {
+            let runtime = try RuntimeConfiguration(path: ini, specs: specs,
+                                                   assignments: ["Worker.job.endpoint=\(endpoint)", "Worker.job.reconnect_ivl=20"])
+            let workerConfiguration = configuration(runtime, "Worker", logs: LogCapture())
+            let workerSpec = specs[1]
+            let handle = try DaemonThread.start(name: "worker") {
+                let daemon = try ZDaemon.Daemon(spec: workerSpec, configuration: workerConfiguration)
+                daemon.onReceive(0) { frames in received.update { $0.append(String(decoding: frames.last ?? [], as: UTF8.self)) } }
+                return daemon
+            }
+            #expect(handle.waitUntilStarted(timeout: .seconds(10)))
+            return handle
+        }
+        func send(_ text: String) {
+            _ = dispatcher.execute { (daemon: ZDaemon.Daemon) in try? daemon.send([FrameEncoder.integer(1), FrameEncoder.string(text)], on: 0) }
+        }
+        let first = Box<[String]>([])
+        let connected = try startWorker(received: first)
+        defer {
+            connected.terminate()
+            _ = connected.waitUntilFinished(timeout: .seconds(10))
+        }
+        send("before")
+        #expect(eventually { first.get == ["before"] })
+
+        // The worker's key leaves the allow-list; the reload gives the server its new policy.
+        try FileManager.default.removeItem(atPath: scratch.file("keys/clients/worker.key"))
+        let security = try #require(try RuntimeConfiguration(path: ini, specs: specs, assignments: assignments).security["Dispatcher"])
+        let changes = onLoop(dispatcher) { daemon in (try? security.applyClientPolicies(to: daemon)) ?? ["failed"] }
+        #expect(changes == ["Dispatcher: channel job: CURVE server now allows 0 client keys"])
+
+        // A new connection with that key is refused at its handshake ...
+        let worker = try CurveKeyFile.readKeyPair(path: scratch.file("keys/worker.key_secret"))
+        let second = Box<[String]>([])
+        let refused = try startWorker(received: second)
+        defer {
+            refused.terminate()
+            _ = refused.waitUntilFinished(timeout: .seconds(10))
+        }
+        #expect(eventually { serverLogs.messages.contains { $0.hasPrefix("ZAP refused CURVE client \(worker.publicKey.z85) from 127.0.0.1") } })
+        // ... while the connection made before the reload stays (CURVE authenticates once).
+        send("after")
+        #expect(eventually { first.get == ["before", "after"] })
+        #expect(second.get.isEmpty)
+    }
+
     /// A CURVE channel whose keys are not configured never starts as plaintext.
     @Test func curveChannelWithoutKeysDoesNotStart() throws {
         let specs = try Self.specs()
