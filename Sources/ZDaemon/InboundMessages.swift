@@ -145,9 +145,6 @@ final class InboundBuffer<Message: Sendable>: InboundEnding {
         return room
     }
 
-    /// Messages waiting for a consumer.
-    var buffered: Int { state.withLock { $0.count } }
-
     func finish(_ error: (any Error)?) {
         let waiters: [Waiter] = state.withLock { state in
             guard state.end == nil else { return [] }

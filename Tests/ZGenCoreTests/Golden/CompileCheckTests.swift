@@ -23,7 +23,7 @@ struct CompileCheckTests {
         return "swiftc"
     }
 
-    func typecheck(_ source: String, fileName: String = "Check.swift") throws -> ToolRun {
+    func typecheck(_ source: String, fileName: String = "Check.swift", flags: [String] = []) throws -> ToolRun {
         // The modules this build made are beside the test runner.
         let runner = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map(URL.init(fileURLWithPath:))
             ?? Bundle.main.bundleURL.appendingPathComponent("placeholder")
@@ -32,7 +32,7 @@ struct CompileCheckTests {
         let file = URL(fileURLWithPath: scratch.file(fileName))
         try source.write(to: file, atomically: true, encoding: .utf8)
         return try runTool(URL(fileURLWithPath: Self.swiftc()),
-                           ["-typecheck", "-swift-version", "6", "-I", modules.path,
+                           ["-typecheck", "-swift-version", "6"] + flags + ["-I", modules.path,
                             "-I", Self.repository.appendingPathComponent("Sources/CZeroMQ").path, file.path])
     }
 
@@ -140,6 +140,27 @@ struct CompileCheckTests {
         let generated = try String(contentsOf: Self.repository.appendingPathComponent("Tests/ZGenCoreTests/Golden/Expected/Pricing.swift"),
                                    encoding: .utf8)
         let check = try typecheck(generated + "\n" + block)
+        #expect(check.status == 0, "\(check.output)")
+    }
+
+    @Test("README's daemon executable (Running daemons) type-checks verbatim against the generated MyZmq and the process layer")
+    func readmeDaemonExecutable() throws {
+        let block = try Self.readmeBlock(after: "## Running daemons", containing: "struct MyZmqCommand: AsyncParsableCommand")
+        // The two helpers it names live in Sources/MyZmqExample/MyZmqCommand.swift; stand-ins here.
+        let helpers = """
+
+            final class WorkerHandlers: MyZmq.MyWorkerHandlers {
+                func onJob(_ message: MyZmq.Text, daemon: MyZmq.MyWorker) throws {}
+                func onBroadcast(_ message: MyZmq.Text, daemon: MyZmq.MyWorker) throws {}
+            }
+            final class ServerCounter {
+                init(interval: Double) {}
+                func start(_ server: MyZmq.MyServer) throws {}
+            }
+            """
+        // `import Generated` names the module that holds Generated/MyZmq.swift: here that file is inline.
+        let check = try typecheck(block.replacingOccurrences(of: "import Generated\n", with: "") + "\n" + Self.generated() + helpers,
+                                  flags: ["-parse-as-library"])  // `@main`, as in an executable target
         #expect(check.status == 0, "\(check.output)")
     }
 
