@@ -168,7 +168,7 @@ struct RequestTests {
 
     @Test("the declared error reaches the caller as that type, through the client and through a completion on the loop")
     func declaredErrorArrivesTyped() async throws {
-        let (pricer, quotes, _, logic) = try await pricer()
+        let (pricer, quotes, _, _) = try await pricer()
         let broker = try await broker(quotes)
         let expected = RequestFailure<Pricing.NoQuote>.declared(Pricing.NoQuote(reason: "no market for none"))
         await #expect(throws: expected) { try await broker.requestQuotes(Pricing.QuoteRequest(symbol: "none")) }
