@@ -1,4 +1,5 @@
 import ZDaemon
+import Foundation
 import CZeroMQ
 import Logging
 
@@ -56,6 +57,41 @@ public enum ControlChannel {
                 throw ConfigurationError(origin: origin, message: "\(path) exists and is not a socket of this uid (\(uid))")
             }
         }
+    }
+
+    /// What ``lockInstance(_:)`` found.
+    public enum InstanceLock: Sendable, Equatable {
+        /// This process holds the lock until it exits (the descriptor stays open, close-on-exec).
+        case held
+        /// Another process holds it: a launcher of the same instance runs (its pid, if known).
+        case taken(by: Int32?)
+        /// Not an ipc endpoint: there is no file to lock (keep such endpoints distinct by hand).
+        case notApplicable
+    }
+
+    /// Takes the lock that makes one launcher at a time the owner of the control endpoint
+    /// `endpoint`: `flock` on `<socket path>.lock` (created 0600, holding the owner's pid), so two
+    /// launchers of one instance cannot both answer to its `TERM`. Call after
+    /// ``checkPrivate(_:)``. Released by the kernel when the process ends, however it ends.
+    public static func lockInstance(_ endpoint: String) throws(ConfigurationError) -> InstanceLock {
+        guard endpoint.hasPrefix("ipc://") else { return .notApplicable }
+        let path = String(endpoint.dropFirst(6)) + ".lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            throw ConfigurationError(origin: "control endpoint \(endpoint)", message: "cannot open the lock file \(path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var bytes = [UInt8](repeating: 0, count: 16)
+            let count = read(fd, &bytes, bytes.count)
+            close(fd)
+            let owner = count > 0 ? Int32(String(decoding: bytes.prefix(count), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) : nil
+            return .taken(by: owner)
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pid.withUnsafeBufferPointer { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        // Deliberately left open: the lock lasts as long as this process.
+        return .held
     }
 
     /// The uid in a message's `Peer-Address` over ipc (`host:uid:gid:pid` on Linux), if any.

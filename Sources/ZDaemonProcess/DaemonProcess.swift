@@ -37,8 +37,11 @@ public struct DaemonContext: Sendable {
     public var settings: AppSettings
     /// The process title.
     public var title: String
-    /// The instance number the launcher gave this process (1-based), if launched.
-    public var instance: Int?
+    /// The process number the launcher gave this process among those of its daemon type
+    /// (1-based), if it starts more than one.
+    public var replica: Int?
+    /// The app instance's name (`--instance`), if one was given.
+    public var instance: String?
 }
 
 /// One daemon type an executable can run: its spec, how many processes the launcher starts,
@@ -47,24 +50,24 @@ public struct DaemonProgram: Sendable {
     /// The daemon's spec (its name selects it with `--daemon`).
     public var spec: DaemonSpec
     /// How many processes the launcher starts (titles get `:1`, `:2`, … when more than one).
-    public var instances: Int
+    public var processes: Int
     /// Creates the daemon; runs on the daemon's thread.
     public var make: @Sendable (DaemonContext) throws -> any DaemonHosting
 
     /// Declares a daemon type.
     public init<D: DaemonHosting>(
-        _ spec: DaemonSpec, instances: Int = 1, _ make: @escaping @Sendable (DaemonContext) throws -> D
+        _ spec: DaemonSpec, processes: Int = 1, _ make: @escaping @Sendable (DaemonContext) throws -> D
     ) {
         self.spec = spec
-        self.instances = instances
+        self.processes = processes
         self.make = { try make($0) }
     }
 
-    /// The title of instance `instance` of `count`: `(my:worker)` becomes `(my:worker:3)`.
-    public static func title(_ title: String, instance: Int?, of count: Int) -> String {
-        guard let instance, count > 1 else { return title }
-        if title.hasSuffix(")") { return String(title.dropLast()) + ":\(instance))" }
-        return "\(title):\(instance)"
+    /// The title of process `replica` of `count`: `(my:worker)` becomes `(my:worker:3)`.
+    public static func title(_ title: String, replica: Int?, of count: Int) -> String {
+        guard let replica, count > 1 else { return title }
+        if title.hasSuffix(")") { return String(title.dropLast()) + ":\(replica))" }
+        return "\(title):\(replica)"
     }
 }
 
@@ -117,7 +120,7 @@ public enum DaemonProcess {
         do {
             configuration = try RuntimeConfiguration(
                 path: options.config, specs: specs, environment: ProcessInfo.processInfo.environment,
-                assignments: options.assignments)
+                assignments: options.assignments, instance: options.instance)
         } catch {
             report(error.description)
             return ExitStatus.configuration
@@ -143,6 +146,11 @@ public enum DaemonProcess {
             report("\(programName): error: \(problem)")
             return ExitStatus.configuration
         }
+        if options.daemon == nil, let endpoint = configuration.control.endpoint,
+           let (status, problem) = lockInstance(endpoint, options: options) {
+            report("\(programName): error: \(problem)")
+            return status
+        }
         if let name = options.daemon {
             guard let program = programs.first(where: { $0.spec.name == name }) else {
                 report("\(programName): error: --daemon \(name): no such daemon (known: \(specs.map(\.name).joined(separator: ", ")))")
@@ -150,7 +158,7 @@ public enum DaemonProcess {
             }
             return await runOne(program, options: options, configuration: configuration, specs: specs)
         }
-        if programs.count == 1, programs[0].instances == 1 {
+        if programs.count == 1, programs[0].processes == 1 {
             return await runOne(programs[0], options: options, configuration: configuration, specs: specs)
         }
         return await onThread(named: "launcher") { Launcher.run(options: options, configuration: configuration, programs: programs) }
@@ -163,7 +171,7 @@ public enum DaemonProcess {
             report("\(options.config): error: the control channel is disabled ([run:control] endpoint = none)")
             return ExitStatus.configuration
         }
-        let expected = options.expect ?? programs.reduce(0) { $0 + $1.instances }
+        let expected = options.expect ?? programs.reduce(0) { $0 + $1.processes }
         do {
             let result = try ControlChannel.broadcast(command, to: endpoint, expected: expected)
             if result.subscribers < expected {
@@ -177,11 +185,29 @@ public enum DaemonProcess {
         }
     }
 
+    /// Makes this process, which runs the whole app (a launcher, or the one daemon of a one-daemon
+    /// app), the only one that does for its control endpoint. Returns the exit status and the
+    /// one-line problem when it cannot: another process already does (69), or the endpoint's
+    /// directory is not private (78). `--daemon` runs take no lock: several of them, started by
+    /// hand or by a launcher, make up one instance.
+    static func lockInstance(_ endpoint: String, options: ProcessOptions) -> (Int32, String)? {
+        do {
+            try ControlChannel.checkPrivate(endpoint)
+            guard case .taken(let owner) = try ControlChannel.lockInstance(endpoint) else { return nil }
+            let who = owner.map { "pid \($0)" } ?? "another process"
+            let name = options.instance.map { "instance '\($0)'" } ?? "the default instance"
+            return (ExitStatus.unavailable, "\(name) of this app is already running (\(who) holds the control endpoint "
+                + "\(endpoint)): stop it first (--send-control TERM), or start this one with --instance NAME")
+        } catch {
+            return (ExitStatus.configuration, error.description)
+        }
+    }
+
     /// The file descriptors one process of `program` may need, roughly: libzmq's own and the
     /// process's (32), four per channel (socket, mailbox, monitor, slack), and one per peer that
     /// may connect to a bound channel (every process the launcher starts, at most).
     static func descriptorsNeeded(by program: DaemonProgram, in programs: [DaemonProgram]) -> Int {
-        let processes = programs.reduce(0) { $0 + max($1.instances, 1) }
+        let processes = programs.reduce(0) { $0 + max($1.processes, 1) }
         let bound = program.spec.channels.filter(\.bind).count
         return 32 + 4 * program.spec.channels.count + bound * processes
     }
@@ -191,8 +217,8 @@ public enum DaemonProcess {
     /// instead of failing. Returns the one-line problem, if any.
     static func checkFileLimit(_ programs: [DaemonProgram], only name: String?) -> String? {
         var needs = programs.filter { name == nil || $0.spec.name == name }.map { ($0.spec.name, descriptorsNeeded(by: $0, in: programs)) }
-        if name == nil && !(programs.count == 1 && programs[0].instances == 1) {
-            let processes = programs.reduce(0) { $0 + max($1.instances, 1) }
+        if name == nil && !(programs.count == 1 && programs[0].processes == 1) {
+            let processes = programs.reduce(0) { $0 + max($1.processes, 1) }
             needs.append(("the launcher of \(processes) processes", 32 + 2 * processes))  // a ready pipe and slack per child
         }
         guard let (who, needed) = needs.max(by: { $0.1 < $1.1 }) else { return nil }
@@ -232,7 +258,7 @@ public enum DaemonProcess {
 
     static func runOne(_ program: DaemonProgram, options: ProcessOptions, configuration: RuntimeConfiguration,
                        specs: [DaemonSpec]) async -> Int32 {
-        let title = options.title ?? DaemonProgram.title(program.spec.title, instance: options.instance, of: program.instances)
+        let title = options.title ?? DaemonProgram.title(program.spec.title, replica: options.replica, of: program.processes)
         setProcessName(title)
         ProcessLogging.install(configuration.logging, processName: title)
         // A closed log pipe or ready pipe must be an error on write, never the end of the daemon.
@@ -255,15 +281,16 @@ public enum DaemonProcess {
         daemonConfiguration.monitorSocketEvents = options.socketEvents
         let context = DaemonContext(
             configuration: daemonConfiguration, settings: configuration.settings(app: program.spec.app), title: title,
-            instance: options.instance)
+            replica: options.replica, instance: options.instance)
         let readyFD = environment["ZGEN_READY_FD"].flatMap(Int32.init)
         let name = program.spec.name
-        let (path, assignments) = (options.config, options.assignments)
+        let (path, assignments, instance) = (options.config, options.assignments, options.instance)
         let service = ProcessDaemonService(
             program: program, context: context, control: configuration.control.endpoint,
             logger: Logger(label: label), configPath: options.config, readyDescriptor: readyFD,
             rereadSecurity: {
-                try RuntimeConfiguration(path: path, specs: specs, environment: environment, assignments: assignments).security[name]
+                try RuntimeConfiguration(path: path, specs: specs, environment: environment, assignments: assignments,
+                                         instance: instance).security[name]
             })
         do {
             try await service.runWithSignals()

@@ -9,7 +9,7 @@ import Logging
 #endif
 
 /// Runs every declared daemon as a separate OS process: the executable re-executes itself
-/// (`/proc/self/exe`) with `--daemon <Name> --instance <n> --title <title>` added to its own
+/// (`/proc/self/exe`) with `--daemon <Name> --replica <n> --title <title>` added to its own
 /// arguments.
 ///
 /// - Daemon types start in declaration order; the launcher waits (bounded, 15 s) until every
@@ -25,7 +25,7 @@ import Logging
 public enum Launcher {
     struct Child {
         var program: Int
-        var instance: Int
+        var replica: Int
         var title: String
         var restarts: Int
     }
@@ -55,7 +55,7 @@ public enum Launcher {
             let program = programs[child.program]
             var arguments = Array(CommandLine.arguments.dropFirst())
             arguments += ["--daemon", program.spec.name, "--title", child.title]
-            if program.instances > 1 { arguments += ["--instance", String(child.instance)] }
+            if program.processes > 1 { arguments += ["--replica", String(child.replica)] }
             do {
                 let (pid, ready) = try spawnSelf(arguments: arguments)
                 return (pid, ready)
@@ -89,9 +89,9 @@ public enum Launcher {
         // Start each daemon type, waiting for the previous type's processes to be ready.
         for (index, program) in programs.enumerated() where !stopping && !pendingStop() {
             var readies: [Int32] = []
-            for instance in 1...max(program.instances, 1) {
-                let childTitle = DaemonProgram.title(program.spec.title, instance: instance, of: program.instances)
-                let child = Child(program: index, instance: instance, title: childTitle, restarts: 0)
+            for replica in 1...max(program.processes, 1) {
+                let childTitle = DaemonProgram.title(program.spec.title, replica: replica, of: program.processes)
+                let child = Child(program: index, replica: replica, title: childTitle, restarts: 0)
                 guard let (pid, ready) = start(child) else {
                     firstFailure = firstFailure ?? ExitStatus.failure
                     continue

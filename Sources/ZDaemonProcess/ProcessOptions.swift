@@ -35,9 +35,15 @@ public struct ProcessOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("daemon"), help: ArgumentHelp("Run only this daemon type in this process instead of launching all of them.", valueName: "name"))
     public var daemon: String?
 
-    /// `--instance N`: the instance number the launcher gave this child (titles `(app:name:N)`).
-    @Option(name: .customLong("instance"), help: .hidden)
-    public var instance: Int?
+    /// `--instance NAME`: which instance of the app this is. Each instance has its own default
+    /// control endpoint (the default path with `.NAME` appended), and one launcher at a time may
+    /// run an instance; `--send-control --instance NAME` reaches only that instance's daemons.
+    @Option(name: .customLong("instance"), help: ArgumentHelp("Run (or, with --send-control, address) the app instance of this name: its own control endpoint, one launcher at a time. Letters, digits, '.', '_', '-'; at most 64.", valueName: "name"))
+    public var instance: String?
+
+    /// `--replica N`: the process number the launcher gave this child (titles `(app:name:N)`).
+    @Option(name: .customLong("replica"), help: .hidden)
+    public var replica: Int?
 
     /// `--restart on-failure|never`: the launcher's restart policy.
     @Option(name: .customLong("restart"), help: ArgumentHelp("Launcher restart policy for a child that fails: never or on-failure (backoff 0.5 s doubling to 30 s).", valueName: "policy"))
@@ -65,6 +71,9 @@ public struct ProcessOptions: ParsableArguments, Sendable {
         }
         guard maxRestarts >= 0 else { throw ValidationError("--max-restarts must not be negative") }
         if let expect, expect < 0 { throw ValidationError("--expect must not be negative") }
+        if let instance, let problem = ControlSettings.problem(instance: instance) {
+            throw ValidationError("--instance \(ControlChannel.escaped(instance)): \(problem)")
+        }
     }
 }
 

@@ -36,8 +36,12 @@ public struct ControlSettings: Sendable, Equatable {
     /// in this order: `$RUNTIME_DIRECTORY` (systemd's, its first entry), `$XDG_RUNTIME_DIR`
     /// (`ipc://<dir>/<app>-control`), else `ipc://<$TMPDIR or /tmp>/<app>-<uid>/control`, a
     /// directory the first daemon or sender creates with mode 0700. Either way the directory's
-    /// owner and mode are checked before anyone connects or binds (``ControlChannel``).
-    public static func defaultEndpoint(app: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    /// owner and mode are checked before anyone connects or binds (``ControlChannel``). A named
+    /// `instance` (`--instance`) gets the same path with `.<instance>` appended.
+    public static func defaultEndpoint(
+        app: String, instance: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String {
+        let suffix = instance.map { ".\($0)" } ?? ""
         func clean(_ path: String) -> String {
             var path = path
             while path.count > 1, path.hasSuffix("/") { path.removeLast() }
@@ -45,11 +49,24 @@ public struct ControlSettings: Sendable, Equatable {
         }
         let runtime = environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
         if let directory = runtime ?? environment["XDG_RUNTIME_DIR"], directory.hasPrefix("/") {
-            return "ipc://\(clean(directory))/\(app)-control"
+            return "ipc://\(clean(directory))/\(app)-control\(suffix)"
         }
         var temporary = environment["TMPDIR"] ?? "/tmp"
         if !temporary.hasPrefix("/") { temporary = "/tmp" }
-        return "ipc://\(clean(temporary))/\(app)-\(getuid())/control"
+        return "ipc://\(clean(temporary))/\(app)-\(getuid())/control\(suffix)"
+    }
+
+    /// Why `name` cannot name an app instance (`--instance`), or nil when it can: 1 to 64 letters,
+    /// digits, `.`, `_` and `-`, not starting with `.` or `-`, since it becomes part of a path.
+    public static func problem(instance name: String) -> String? {
+        let allowed = name.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+        }
+        guard !name.isEmpty, name.utf8.count <= 64, allowed, !name.hasPrefix("."), !name.hasPrefix("-") else {
+            return "an instance name is 1 to 64 letters, digits, '.', '_' or '-', and starts with a letter, digit or '_'"
+        }
+        return nil
     }
 }
 
@@ -132,17 +149,20 @@ public struct RuntimeConfiguration: Sendable {
 
     /// Reads and checks the configuration for the daemons `specs`, layering `environment` and
     /// the command line's `--set` assignments over the file.
+    /// The control endpoint's default is the one of app instance `instance` (`--instance`).
     public init(
-        path: String, specs: [DaemonSpec], environment: [String: String] = [:], assignments: [String] = []
+        path: String, specs: [DaemonSpec], environment: [String: String] = [:], assignments: [String] = [],
+        instance: String? = nil
     ) throws(ConfigurationError) {
         let document = try RuntimeConfiguration.readDocument(path: path)
-        try self.init(document: document, path: path, specs: specs, environment: environment, assignments: assignments)
+        try self.init(document: document, path: path, specs: specs, environment: environment, assignments: assignments,
+                      instance: instance)
     }
 
-    /// Checks an already-parsed file; see ``init(path:specs:environment:assignments:)``.
+    /// Checks an already-parsed file; see ``init(path:specs:environment:assignments:instance:)``.
     public init(
         document: INIDocument, path: String, specs: [DaemonSpec], environment: [String: String] = [:],
-        assignments: [String] = []
+        assignments: [String] = [], instance: String? = nil
     ) throws(ConfigurationError) {
         self.path = path
         self.document = document
@@ -156,7 +176,7 @@ public struct RuntimeConfiguration: Sendable {
         }
         self.apps = apps
         let app = specs.first?.app ?? "zgen"
-        var control = ControlSettings(endpoint: ControlSettings.defaultEndpoint(app: app, environment: environment))
+        var control = ControlSettings(endpoint: ControlSettings.defaultEndpoint(app: app, instance: instance, environment: environment))
         var overrides: [String: [String: ChannelOverride]] = [:]
 
         func targets(daemon: String, channel: String, origin: String) throws(ConfigurationError) -> [(String, ChannelSpec)] {

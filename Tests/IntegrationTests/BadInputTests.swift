@@ -130,7 +130,7 @@ struct BadInputTests {
         #expect(status == 0)
         let text = lines.joined(separator: "\n")
         for option in ["-c, --config", "-t, --title", "-l, --log-handler", "--blocking-log-threshold", "--set", "--daemon",
-            "--restart", "--send-control", "--interval", "--workers"]
+            "--restart", "--send-control", "--instance NAME", "--interval", "--workers"]
         {
             #expect(text.contains(option), "--help lacks \(option)")
         }
@@ -262,6 +262,69 @@ struct ControlOwnershipTests {
         #expect(!worker.lines.contains { $0.contains("has received TERM") })
         worker.signal(SIGTERM)
         #expect(worker.waitForExit(timeout: 30) == 0, "\(worker.lines)")
+    }
+}
+
+/// Named instances (README "Control channel", "Instances").
+@Suite("App instances: each its own control endpoint, one launcher each")
+struct InstanceTests {
+    let myZmq: URL
+    let schemaINI = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
+    init() throws { myZmq = try executable("my-zmq") }
+
+    @Test("two named instances: --send-control reaches only its own; a second launcher of one exits 69 before starting anything")
+    func namedInstancesAreSeparate() throws {
+        let shared = try ScratchDirectory(prefix: "zgen-tmp")  // TMPDIR: where both default control endpoints live
+        let (blueChannels, greenChannels) = (try ScratchDirectory(prefix: "zgen-it"), try ScratchDirectory(prefix: "zgen-it"))
+        func launch(_ instance: String, _ channels: ScratchDirectory) throws -> ChildProcess {
+            let overrides = channels.exampleOverrides
+            var arguments = ["-c", schemaINI, "--interval", "5", "--instance", instance]
+            var index = 0
+            while index < overrides.count {  // every override but the control endpoint's
+                if overrides[index] == "--set", overrides[index + 1].hasPrefix("control.") { index += 2; continue }
+                arguments.append(overrides[index])
+                index += 1
+            }
+            return try ChildProcess(myZmq, arguments, environment: ["TMPDIR": shared.path])
+        }
+        func sendTerm(_ instance: String) throws -> (Int32?, [String]) {
+            let sender = try ChildProcess(myZmq, ["-c", schemaINI, "--send-control", "TERM", "--instance", instance],
+                                          environment: ["TMPDIR": shared.path])
+            return (sender.waitForExit(timeout: 20), sender.lines)
+        }
+        let blue = try launch("blue", blueChannels)
+        defer { blue.signal(SIGKILL) }
+        let green = try launch("green", greenChannels)
+        defer { green.signal(SIGKILL) }
+        #expect(blue.waitForLine(containing: "MyServer has begun processing messages"), "\(blue.lines)")
+        #expect(green.waitForLine(containing: "MyServer has begun processing messages"), "\(green.lines)")
+
+        let endpoint = "ipc://\(shared.path)/my_zmq-\(getuid())/control.blue"
+        let second = try launch("blue", try ScratchDirectory(prefix: "zgen-it"))
+        #expect(second.waitForExit(timeout: 20) == 69)
+        #expect(second.lines == [
+            "my-zmq: error: instance 'blue' of this app is already running (pid \(blue.pid) holds the control endpoint \(endpoint)): "
+                + "stop it first (--send-control TERM), or start this one with --instance NAME",
+        ])
+
+        let (status, lines) = try sendTerm("blue")
+        #expect(status == 0, "\(lines)")
+        #expect(blue.waitForExit(timeout: 20) == 0, "\(blue.lines)")
+        #expect(blue.lines.filter { $0.contains("has received TERM on the control channel") }.count == 5, "\(blue.lines)")
+        // green never heard it, and runs on until its own TERM.
+        #expect(green.process.isRunning)
+        #expect(!green.lines.contains { $0.contains("has received TERM") }, "\(green.lines)")
+        let (greenStatus, greenLines) = try sendTerm("green")
+        #expect(greenStatus == 0, "\(greenLines)")
+        #expect(green.waitForExit(timeout: 20) == 0, "\(green.lines)")
+    }
+
+    @Test("an --instance name that cannot be part of a path is a usage error: exit 64, one line")
+    func badInstanceName() throws {
+        let child = try ChildProcess(myZmq, ["-c", schemaINI, "--instance", "../etc"])
+        #expect(child.waitForExit(timeout: 20) == 64)
+        #expect(child.lines.first == "Error: --instance ../etc: an instance name is 1 to 64 letters, digits, '.', '_' or '-', "
+            + "and starts with a letter, digit or '_'", "\(child.lines)")
     }
 }
 

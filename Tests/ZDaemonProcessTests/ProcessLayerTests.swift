@@ -350,9 +350,9 @@ struct RuntimeConfigurationTests {
     }
 
     @Test func titles() {
-        #expect(DaemonProgram.title("(my:worker)", instance: 3, of: 4) == "(my:worker:3)")
-        #expect(DaemonProgram.title("(my:server)", instance: 1, of: 1) == "(my:server)")
-        #expect(DaemonProgram.title("worker", instance: 2, of: 2) == "worker:2")
+        #expect(DaemonProgram.title("(my:worker)", replica: 3, of: 4) == "(my:worker:3)")
+        #expect(DaemonProgram.title("(my:server)", replica: 1, of: 1) == "(my:server)")
+        #expect(DaemonProgram.title("worker", replica: 2, of: 2) == "worker:2")
     }
 }
 
