@@ -83,3 +83,32 @@ public struct ChannelFullError: Error, Sendable, Equatable, CustomStringConverti
     /// `channel <name> is full (<n> messages queued)`.
     public var description: String { "channel \(channel) is full (\(queued) messages queued)" }
 }
+
+/// A received message over its channel's `maxParts` or `maxTotalSize`: the runtime read it to
+/// its end and dropped it (counted as `dropped`), since libzmq bounds only each frame.
+public struct OversizedMessageError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The socket's (channel's) name.
+    public var socket: String
+    /// How many frames the message had.
+    public var parts: Int
+    /// How many bytes it had in all.
+    public var bytes: Int
+    /// The frame limit it was held to.
+    public var maxParts: Int
+    /// The byte limit it was held to.
+    public var maxTotalSize: Int
+
+    /// Creates the error.
+    public init(socket: String, parts: Int, bytes: Int, maxParts: Int, maxTotalSize: Int) {
+        self.socket = socket
+        self.parts = parts
+        self.bytes = bytes
+        self.maxParts = maxParts
+        self.maxTotalSize = maxTotalSize
+    }
+
+    /// `100 frames, 5242880 bytes (limits: maxParts 64, maxTotalSize 4194304)`.
+    public var description: String {
+        "\(parts) frames, \(bytes) bytes (limits: maxParts \(maxParts), maxTotalSize \(maxTotalSize))"
+    }
+}

@@ -192,6 +192,31 @@ public final class Socket {
 
     // MARK: Receiving
 
+    /// The most frames one received message may have; a bigger message is read to its end,
+    /// discarded, and reported by the receive call as ``OversizedMessageError``. A daemon sets
+    /// it from the channel's `maxParts` option.
+    public var maxParts = Int.max
+    /// The most bytes one received message may have in all its frames (handled as ``maxParts``);
+    /// from the channel's `maxTotalSize` option.
+    public var maxTotalSize = Int.max
+
+    /// Reads and discards the rest of a message whose first `parts` frames (`bytes` in all)
+    /// were taken, the last into `part`; throws the ``OversizedMessageError`` describing it.
+    private func discardOversized(_ part: UnsafeMutablePointer<zmq_msg_t>, _ handle: UnsafeMutableRawPointer,
+                                  parts: Int, bytes: Int) throws -> Never {
+        var (parts, bytes) = (parts, bytes)
+        while zmq_msg_more(part) != 0 {
+            let received = zmq_msg_recv(part, handle, 0)
+            if received < 0 {
+                if zmq_errno() == EINTR { continue }
+                throw ZMQError(operation: "receive", subject: name, code: zmq_errno())
+            }
+            parts += 1
+            bytes += Int(received)
+        }
+        throw OversizedMessageError(socket: name, parts: parts, bytes: bytes, maxParts: maxParts, maxTotalSize: maxTotalSize)
+    }
+
     /// Receives one whole multipart message into `frames`, replacing its contents (its buffer
     /// is reused when nothing else holds it, so a steady stream allocates only frame bytes).
     /// Returns `false` when `dontWait` is set and nothing is waiting (EAGAIN; `frames` is then
@@ -200,6 +225,7 @@ public final class Socket {
         let handle = try live("receive", name)
         var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
         var used = 0
+        var total = 0
         while true {
             if zmq_msg_recv(message, handle, flags) < 0 {
                 let code = zmq_errno()
@@ -208,6 +234,11 @@ public final class Socket {
                 throw ZMQError(operation: "receive", subject: name, code: code)
             }
             let size = zmq_msg_size(message)
+            total &+= size
+            if used >= maxParts || total > maxTotalSize {
+                if used < frames.count { frames.removeLast(frames.count - used) }
+                try discardOversized(message, handle, parts: used + 1, bytes: total)
+            }
             let bytes = UnsafeRawBufferPointer(start: size == 0 ? nil : zmq_msg_data(message), count: size)
             if used < frames.count, frames[used].capacity >= size, frames[used].capacity <= max(size &* 4, 65_536) {
                 // Overwrite the previous message's frame in place: no allocation when nothing
@@ -240,6 +271,7 @@ public final class Socket {
         let handle = try live("receive", name)
         var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
         var used = 0
+        var total = 0
         while true {
             if used == partCapacity { growParts() }
             let part = parts + used
@@ -251,6 +283,10 @@ public final class Socket {
                 throw ZMQError(operation: "receive", subject: name, code: code)
             }
             let size = Int(received)  // zmq_msg_recv returns the part's size
+            total &+= size
+            if used >= maxParts || total > maxTotalSize {
+                try discardOversized(part, handle, parts: used + 1, bytes: total)
+            }
             slices[used] = UnsafeRawBufferPointer(start: size == 0 ? nil : zmq_msg_data(part), count: size)
             used += 1
             if zmq_msg_more(part) == 0 { break }

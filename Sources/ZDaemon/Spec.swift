@@ -3,9 +3,9 @@ import Metrics
 import ZGenVocabulary
 
 extension ChannelOptions {
-    /// The options that are set, as socket options.
+    /// The options that are set and that libzmq implements, as socket options.
     public var socketOptions: [SocketOption] {
-        setOptions.map { option, value in
+        setOptions.filter { $0.option.isSocketOption }.map { option, value in
             switch (option, value) {
             case (.reconnectIvl, .integer(let v)): .reconnectIvl(v)
             case (.reconnectIvlMax, .integer(let v)): .reconnectIvlMax(v)

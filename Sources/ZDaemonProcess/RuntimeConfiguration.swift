@@ -78,7 +78,7 @@ public struct ControlSettings: Sendable, Equatable {
 /// (`[run:<Daemon>.<channel>]`) > schema. Keys: `endpoint`/`endpoints` (comma-separated),
 /// `bind`, `subscribe`, `hwm`, `queue`, `linger`, `timeout`, `reconnect_ivl`,
 /// `reconnect_ivl_max`, `heartbeat_ivl`, `heartbeat_timeout`, `heartbeat_ttl`, `immediate`,
-/// `router_mandatory`, `tcp_keepalive`, `xpub_no_drop`. In INI and `--set`, the daemon `*` means every daemon
+/// `router_mandatory`, `tcp_keepalive`, `xpub_no_drop`, `max_message_size`, `max_parts`, `max_total_size`. In INI and `--set`, the daemon `*` means every daemon
 /// that has the channel. The control channel is `[run:control] endpoint = ...` (`none` disables
 /// it), `ZGEN_CONTROL_ENDPOINT`, `--set control.endpoint=...`.
 public struct RuntimeConfiguration: Sendable {

@@ -14,6 +14,12 @@ public enum ChannelLimits {
     /// The same for PUB and XPUB channels, whose only inbound frames are their subscribers'
     /// subscriptions: 4 KiB, so that no subscriber can make the daemon keep a huge prefix.
     public static let defaultMaxSubscriptionSize = 4 << 10
+    /// The most frames one received message may have unless the channel's `maxParts` option
+    /// says otherwise: 64 (more is dropped and counted; libzmq has no such limit).
+    public static let defaultMaxParts = 64
+    /// The most bytes one received message may have in all its frames unless the channel's
+    /// `maxTotalSize` option says otherwise: 4 MiB (more is dropped and counted).
+    public static let defaultMaxTotalSize = 4 << 20
     /// `hwm`: 0 (no limit) up to Int32.max messages.
     public static let hwm: ClosedRange<Int> = 0...Int(Int32.max)
     /// `queue`: 0 up to Int32.max messages.
@@ -24,7 +30,9 @@ public enum ChannelLimits {
     public static let timeout: ClosedRange<Int> = 1...Int(Int32.max)
 }
 
-/// A libzmq socket option a channel may set (`options` in a schema, snake_case keys at run time).
+/// An option a channel may set (`options` in a schema, snake_case keys at run time): a libzmq
+/// socket option, or one of the two bounds the runtime itself enforces on every message it
+/// receives (``maxParts``, ``maxTotalSize``; see ``isSocketOption``).
 ///
 /// Each case knows its names in every place it is written, its value's kind and range, and the
 /// socket types it applies to: the generator, the run-time configuration and the runtime's socket
@@ -52,6 +60,12 @@ public enum ChannelOption: String, Sendable, Hashable, CaseIterable {
     /// connection of a peer that sends a bigger one; inproc is not limited). At least 256: libzmq
     /// applies it to its handshake too.
     case maxMessageSize
+    /// The most frames one received message may have (runtime-enforced; default
+    /// ``ChannelLimits/defaultMaxParts``): a bigger message is dropped and counted.
+    case maxParts
+    /// The most bytes one received message may have in all its frames (runtime-enforced;
+    /// default ``ChannelLimits/defaultMaxTotalSize``): a bigger message is dropped and counted.
+    case maxTotalSize
 
     /// What an option's value is.
     public enum Kind: Sendable, Hashable {
@@ -83,7 +97,16 @@ public enum ChannelOption: String, Sendable, Hashable, CaseIterable {
         self = option
     }
 
-    /// The libzmq name without `ZMQ_` (`RECONNECT_IVL`).
+    /// Whether libzmq implements the option (as a socket option); the runtime enforces the others.
+    public var isSocketOption: Bool {
+        switch self {
+        case .maxParts, .maxTotalSize: false
+        default: true
+        }
+    }
+
+    /// The libzmq name without `ZMQ_` (`RECONNECT_IVL`); for a runtime-enforced option, its
+    /// run-time key upper-cased (`MAX_PARTS`).
     public var libzmqName: String {
         switch self {
         case .xpubNoDrop: "XPUB_NODROP"
@@ -98,7 +121,8 @@ public enum ChannelOption: String, Sendable, Hashable, CaseIterable {
         case .reconnectIvl: .integer(-1...Int(Int32.max))
         case .reconnectIvlMax, .heartbeatIvl, .heartbeatTimeout: .integer(0...Int(Int32.max))
         case .heartbeatTtl: .integer(0...655_350)
-        case .maxMessageSize: .integer(256...Int(Int32.max))
+        case .maxMessageSize, .maxTotalSize: .integer(256...Int(Int32.max))
+        case .maxParts: .integer(1...Int(Int32.max))
         case .immediate, .routerMandatory, .tcpKeepalive, .xpubNoDrop: .flag
         }
     }
@@ -150,12 +174,17 @@ public struct ChannelOptions: Sendable, Hashable {
     /// ZMQ_MAXMSGSIZE, bytes; `nil`: ``ChannelLimits/defaultMaxMessageSize`` (PUB and XPUB:
     /// ``ChannelLimits/defaultMaxSubscriptionSize``), which the runtime sets.
     public var maxMessageSize: Int32?
+    /// The most frames of one received message; `nil`: ``ChannelLimits/defaultMaxParts``.
+    public var maxParts: Int32?
+    /// The most bytes of one received message; `nil`: ``ChannelLimits/defaultMaxTotalSize``.
+    public var maxTotalSize: Int32?
 
-    /// Creates options; every argument defaults to libzmq's default (``maxMessageSize``: the runtime's).
+    /// Creates options; every argument defaults to libzmq's default (``maxMessageSize``,
+    /// ``maxParts`` and ``maxTotalSize``: the runtime's).
     public init(reconnectIvl: Int32? = nil, reconnectIvlMax: Int32? = nil, heartbeatIvl: Int32? = nil,
                 heartbeatTimeout: Int32? = nil, heartbeatTtl: Int32? = nil, immediate: Bool? = nil,
                 routerMandatory: Bool? = nil, tcpKeepalive: Bool? = nil, xpubNoDrop: Bool? = nil,
-                maxMessageSize: Int32? = nil) {
+                maxMessageSize: Int32? = nil, maxParts: Int32? = nil, maxTotalSize: Int32? = nil) {
         self.reconnectIvl = reconnectIvl
         self.reconnectIvlMax = reconnectIvlMax
         self.heartbeatIvl = heartbeatIvl
@@ -166,6 +195,8 @@ public struct ChannelOptions: Sendable, Hashable {
         self.tcpKeepalive = tcpKeepalive
         self.xpubNoDrop = xpubNoDrop
         self.maxMessageSize = maxMessageSize
+        self.maxParts = maxParts
+        self.maxTotalSize = maxTotalSize
     }
 
     /// One option's value, by its descriptor.
@@ -182,6 +213,8 @@ public struct ChannelOptions: Sendable, Hashable {
             case .tcpKeepalive: tcpKeepalive.map(ChannelOptionValue.flag)
             case .xpubNoDrop: xpubNoDrop.map(ChannelOptionValue.flag)
             case .maxMessageSize: maxMessageSize.map(ChannelOptionValue.integer)
+            case .maxParts: maxParts.map(ChannelOptionValue.integer)
+            case .maxTotalSize: maxTotalSize.map(ChannelOptionValue.integer)
             }
         }
         set {
@@ -204,6 +237,8 @@ public struct ChannelOptions: Sendable, Hashable {
             case .tcpKeepalive: tcpKeepalive = flag()
             case .xpubNoDrop: xpubNoDrop = flag()
             case .maxMessageSize: maxMessageSize = integer()
+            case .maxParts: maxParts = integer()
+            case .maxTotalSize: maxTotalSize = integer()
             }
         }
     }

@@ -130,7 +130,7 @@ struct BadInputTests {
         #expect(status == 0)
         let text = lines.joined(separator: "\n")
         for option in ["-c, --config", "-t, --title", "-l, --log-handler", "--blocking-log-threshold", "--set", "--daemon",
-            "--restart", "--send-control", "--instance NAME", "--interval", "--workers"]
+            "--restart", "--send-control", "--instance <name>", "--interval", "--workers"]
         {
             #expect(text.contains(option), "--help lacks \(option)")
         }

@@ -51,6 +51,8 @@ public final class Daemon {
     /// The security provider's sessions of the secured channels, by channel index (kept across
     /// socket reopens, closed at shutdown before the context is released).
     var securitySessions: [Int: any ChannelSecuritySession] = [:]
+    /// Summarises repeated per-message log lines (malformed, oversized, handler errors).
+    lazy var repeatedLog = RepeatedLog(daemon: spec.name, loop: loop)
 
     /// Creates a daemon (on the thread that will run it). Throws when the configuration names
     /// a channel the spec does not have, or when a secured channel cannot be secured.

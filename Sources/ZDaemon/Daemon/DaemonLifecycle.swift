@@ -57,6 +57,10 @@ extension Daemon {
                     ? ChannelLimits.defaultMaxSubscriptionSize : ChannelLimits.defaultMaxMessageSize)))
             }
             for option in spec.options.socketOptions { try set(option) }
+            if spec.socket.canReceive {
+                socket.maxParts = Int(spec.options.maxParts ?? Int32(ChannelLimits.defaultMaxParts))
+                socket.maxTotalSize = Int(spec.options.maxTotalSize ?? Int32(ChannelLimits.defaultMaxTotalSize))
+            }
             if spec.socket != .xsub {  // on anything but SUB, this throws the "does not apply" error
                 for prefix in spec.subscribe { try set(.subscribe(Array(prefix.utf8))) }
             }
@@ -247,6 +251,7 @@ extension Daemon {
         }
         startHandlers = []
         willTerminateHandlers = []
+        repeatedLog.flush(to: logger)  // what the summaries still owe
         closeSecuritySessions()
         context = nil
         state = .closed  // before the loop closes: the work it still runs finds the daemon closed

@@ -61,6 +61,14 @@ extension Daemon {
             do {
                 guard let next = try receive(socket) else { break }
                 message = next
+            } catch let error as OversizedMessageError {
+                // Read to its end and discarded by the socket: the next message is intact.
+                count += 1
+                channel.counters.dropped += 1
+                repeatedLog.log(.oversized, channel: channel.spec.name, level: .warning, to: logger, detail: error.description) {
+                    "\(spec.name): dropped oversized message on \(channel.spec.name): \($0)"
+                }
+                continue
             } catch {
                 receiveFailed(error)
                 break
@@ -108,21 +116,28 @@ extension Daemon {
         }
     }
 
-    /// Counts and logs a message that no handler takes.
+    /// Counts and logs a message that no handler takes (repeats summarised: ``RepeatedLog``).
     func drop(_ channel: Channel, _ why: String) {
         channel.counters.dropped += 1
-        logger.warning("\(spec.name): dropped message on \(channel.spec.name): \(why)")
+        repeatedLog.log(.unhandled, channel: channel.spec.name, level: .warning, to: logger, detail: why) {
+            "\(spec.name): dropped message on \(channel.spec.name): \($0)"
+        }
     }
 
     /// A malformed message (``FrameDecodingError``) is dropped; any other error counts as the
-    /// handler's. Either is logged and the loop goes on.
+    /// handler's. Either is counted and logged (repeats summarised: ``RepeatedLog``), and the
+    /// loop goes on.
     func handlerFailed(_ channel: Channel, _ error: any Error) {
         if let error = error as? FrameDecodingError {
             channel.counters.dropped += 1
-            logger.warning("\(spec.name): dropped malformed message on \(channel.spec.name): \(error)")
+            repeatedLog.log(.malformed, channel: channel.spec.name, level: .warning, to: logger, detail: "\(error)") {
+                "\(spec.name): dropped malformed message on \(channel.spec.name): \($0)"
+            }
         } else {
             channel.counters.handlerErrors += 1
-            logger.error("\(spec.name): handler for \(channel.spec.name) failed: \(error)")
+            repeatedLog.log(.handlerError, channel: channel.spec.name, level: .error, to: logger, detail: "\(error)") {
+                "\(spec.name): handler for \(channel.spec.name) failed: \($0)"
+            }
         }
     }
 }
