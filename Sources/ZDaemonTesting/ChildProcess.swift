@@ -135,9 +135,10 @@ public func runIsolatedTest(_ filter: String, mode: String) throws -> ToolRun {
 }
 
 /// Starts the tests matching `filter` of this very test binary in a child process in `mode`, for
-/// a test that waits for what it prints and signals it.
-public func startIsolatedTest(_ filter: String, mode: String) throws -> ChildProcess {
-    try ChildProcess(try testBinary(), isolatedArguments(filter), environment: ["ZGEN_ISOLATED_TEST": mode])
+/// a test that waits for what it prints and signals it; `environment` adds to this process's
+/// (how a test hands the child its paths and endpoints).
+public func startIsolatedTest(_ filter: String, mode: String, environment: [String: String] = [:]) throws -> ChildProcess {
+    try ChildProcess(try testBinary(), isolatedArguments(filter), environment: environment.merging(["ZGEN_ISOLATED_TEST": mode]) { $1 })
 }
 
 private func testBinary() throws -> URL {

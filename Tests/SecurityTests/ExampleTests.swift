@@ -199,6 +199,77 @@ struct ExampleTests {
         #expect(second.get.isEmpty)
     }
 
+    static let isolated = isolatedTestMode == "sighup-curve"
+
+    @Test("SIGHUP to a daemon process rereads its allow-list: the revoked worker's next connection is refused, the connected one keeps receiving",
+          .disabled(if: isolatedTestMode != nil))
+    func sighupRevokesAKeyInARealProcess() throws {
+        let scratch = try makeExample()
+        let specs = try Self.specs()
+        let ini = scratch.file("secure_pair.ini")
+        // The Dispatcher runs in a process of its own, hosted by the process layer (signals and all).
+        let child = try startIsolatedTest("dispatcherProcessChild", mode: "sighup-curve", environment: ["ZGEN_TEST_INI": ini])
+        defer { child.signal(SIGKILL) }
+        #expect(child.waitForLine(containing: "BOUND tcp://"), "\(child.lines)")
+        let endpoint = try #require(child.lines.first { $0.hasPrefix("BOUND ") }.map { String($0.dropFirst(6)) })
+        func startWorker(received: Box<Int>) throws -> DaemonHandle {
+            let runtime = try RuntimeConfiguration(path: ini, specs: specs,
+                                                   assignments: ["Worker.job.endpoint=\(endpoint)", "Worker.job.reconnect_ivl=20"])
+            let workerConfiguration = configuration(runtime, "Worker", logs: LogCapture())
+            let workerSpec = specs[1]
+            let handle = try DaemonThread.start(name: "worker") {
+                let daemon = try ZDaemon.Daemon(spec: workerSpec, configuration: workerConfiguration)
+                daemon.onReceive(0) { _ in received.update { $0 += 1 } }
+                return daemon
+            }
+            #expect(handle.waitUntilStarted(timeout: .seconds(10)))
+            return handle
+        }
+        let first = Box(0)
+        let connected = try startWorker(received: first)
+        defer { connected.terminateAndWait() }
+        #expect(eventually { first.get >= 2 })
+
+        try FileManager.default.removeItem(atPath: scratch.file("keys/clients/worker.key"))
+        child.signal(SIGHUP)
+        #expect(child.waitForLine(containing: "Dispatcher: channel job: CURVE server now allows 0 client keys"), "\(child.lines)")
+
+        let worker = try CurveKeyFile.readKeyPair(path: scratch.file("keys/worker.key_secret"))
+        let second = Box(0)
+        let refused = try startWorker(received: second)
+        defer { refused.terminateAndWait() }
+        #expect(child.waitForLine(containing: "ZAP refused CURVE client \(worker.publicKey.z85) from 127.0.0.1"), "\(child.lines)")
+        let before = first.get
+        #expect(eventually { first.get >= before + 2 }, "the connection made before the reload stays")
+        #expect(second.get == 0)
+
+        child.signal(SIGTERM)
+        #expect(child.waitForExit(timeout: 30) == 0, "\(child.lines)")
+        #expect(child.lines.contains { $0.contains("with 1 test") && $0.contains("passed") }, "\(child.lines)")
+    }
+
+    @Test("(in the child process) the Dispatcher as a daemon process: a job every 50 ms, until SIGTERM", .enabled(if: Self.isolated))
+    func dispatcherProcessChild() async throws {
+        let ini = try #require(ProcessInfo.processInfo.environment["ZGEN_TEST_INI"])
+        let specs = try Self.specs()
+        let spec = specs[0]
+        let options = try ProcessOptions.parse(["-c", ini, "--daemon", "Dispatcher", "--set", "Dispatcher.job.endpoint=tcp://127.0.0.1:*",
+                                                "--set", "control.endpoint=none"])
+        let program = DaemonProgram(spec) { context in
+            let daemon = try ZDaemon.Daemon(spec: spec, configuration: context.configuration)
+            daemon.onStart {
+                FileHandle.standardError.write(Data("BOUND \(daemon.boundEndpoints(0).first ?? "?")\n".utf8))
+                daemon.loop.scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(50)) {
+                    try? daemon.send([FrameEncoder.integer(1), FrameEncoder.string("job")], on: 0)
+                }
+            }
+            return daemon
+        }
+        // The Worker is declared only because the INI file configures it; this process runs the Dispatcher.
+        let worker = DaemonProgram(specs[1]) { _ -> ZDaemon.Daemon in throw ZDaemonError("not run here") }
+        try await DaemonProcess.run(options, daemons: [program, worker])
+    }
+
     /// A CURVE channel whose keys are not configured never starts as plaintext.
     @Test func curveChannelWithoutKeysDoesNotStart() throws {
         let specs = try Self.specs()
