@@ -78,6 +78,16 @@ struct BadInputTests {
         _ = scratch
     }
 
+    @Test("an out-of-range --set exits 78 with one line before any process starts (the launcher starts no child)",
+          arguments: [("MyWorker.job.hwm=-5", "hwm: -5 is out of range (0...2147483647)"),
+                      ("MyWorker.job.max_parts=0", "max_parts: 0 is out of range (1...2147483647)"),
+                      ("MyServer.job.max_total_size=100", "max_total_size: 100 is out of range (256...2147483647)")])
+    func outOfRangeOverride(_ assignment: String, _ problem: String) throws {
+        let (status, lines) = try run(["-c", schemaINI, "--set", assignment])
+        #expect(status == 78)
+        #expect(lines == ["--set \(assignment): error: \(problem)"])
+    }
+
     @Test func occupiedPort() throws {
         // Occupy a port the OS picks, then ask the server to bind it.
         let (listener, port) = try occupyPort()
