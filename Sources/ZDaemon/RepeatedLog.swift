@@ -8,7 +8,7 @@ import Logging
 final class RepeatedLog {
     /// What is repeated (each kind on each channel has a window of its own).
     enum Kind: Hashable {
-        case malformed, handlerError, oversized, unhandled
+        case malformed, handlerError, oversized, unhandled, failedRequest
 
         /// How the summary line names the events.
         var summary: String {
@@ -17,6 +17,7 @@ final class RepeatedLog {
             case .handlerError: "handler errors"
             case .oversized: "oversized messages dropped"
             case .unhandled: "messages without a handler dropped"
+            case .failedRequest: "failed requests"
             }
         }
     }

@@ -54,6 +54,49 @@ struct MessageBoundsTests {
         ])
     }
 
+    @Test("a REP answers an oversized request with a failure and takes the next request; a REQ's oversized reply ends its request with a failure")
+    func oversizedRequestsAndRepliesGetAnOutcome() throws {
+        let endpoint = bindEndpoint(.inproc)
+        let outcomes = Box<[String]>([])
+        let handle = try startDaemon {
+            let daemon = try Daemon(spec: .test("Pair",
+                ChannelSpec(name: "serve", socket: .rep, endpoints: [endpoint], bind: true, options: ChannelOptions(maxParts: 2)),
+                ChannelSpec(name: "ask", socket: .req, endpoints: [endpoint], options: ChannelOptions(maxTotalSize: 256))))
+            daemon.onRequest(0) { frames in
+                frames.count == 1 && frames[0] == Array("big".utf8) ? [Frame(repeating: 1, count: 300)] : [[UInt8(frames.count)]]
+            }
+            daemon.onReply(1) { result in
+                switch result {
+                case .success(let body): outcomes.update { $0.append("ok \(body)") }
+                case .failure(.remote(let failure)): outcomes.update { $0.append("remote \(failure.reason)") }
+                case .failure(let other): outcomes.update { $0.append("other \(other)") }
+                }
+            }
+            return daemon
+        }
+        defer { stop(handle) }
+        func ask(_ frames: [Frame]) {
+            _ = handle.execute { (daemon: Daemon) in try? daemon.send(frames, on: 1) }
+        }
+        ask(textFrames("a", "b", "c"))                                   // 3 frames: over the REP's maxParts
+        #expect(eventually { outcomes.get.count == 1 })
+        ask(textFrames("a", "b"))
+        #expect(eventually { outcomes.get.count == 2 })
+        ask(textFrames("big"))                                           // a 300-byte reply: over the REQ's maxTotalSize
+        #expect(eventually { outcomes.get.count == 3 })
+        ask(textFrames("a"))
+        #expect(eventually { outcomes.get.count == 4 })
+        #expect(outcomes.get == [
+            "remote request over the limit: 3 frames, 3 bytes (limits: maxParts 2, maxTotalSize 4194304)",
+            "ok [[2]]",
+            "remote reply over the limit: 2 frames, 302 bytes (limits: maxParts 64, maxTotalSize 256)",
+            "ok [[1]]",
+        ])
+        let counters = try #require(onLoop(handle) { [$0.counters(0), $0.counters(1)] })
+        #expect([counters[0].received, counters[0].sent, counters[0].dropped, counters[0].failed] == [3, 4, 1, 1])  // REP
+        #expect([counters[1].received, counters[1].sent, counters[1].dropped, counters[1].failed] == [3, 4, 1, 2])  // REQ
+    }
+
     @Test("the default bounds: 64 frames and 4 MiB a message")
     func defaultBounds() throws {
         let handled = Box<[Int]>([])

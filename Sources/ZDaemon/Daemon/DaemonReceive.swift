@@ -64,11 +64,7 @@ extension Daemon {
             } catch let error as OversizedMessageError {
                 // Read to its end and discarded by the socket: the next message is intact.
                 count += 1
-                channel.counters.dropped += 1
-                repeatedLog.log(.oversized, channel: channel.spec.name, level: .warning, to: logger, detail: error.description) {
-                    "\(spec.name): dropped oversized message on \(channel.spec.name): \($0)"
-                }
-                continue
+                if dropOversized(channel, error) { continue } else { break }
             } catch {
                 receiveFailed(error)
                 break
@@ -77,6 +73,32 @@ extension Daemon {
             if !handle(message) { break }
         }
         return count
+    }
+
+    /// Counts and logs a message over the channel's bounds, which the socket discarded. A REP
+    /// answers it with a failure (it must answer before it can receive again); a REQ's request
+    /// ends with a failure (the handler gets `.remote`). A ROUTER or DEALER request channel
+    /// cannot tell which request it was: that call times out. Returns whether to go on receiving.
+    private func dropOversized(_ channel: Channel, _ error: OversizedMessageError) -> Bool {
+        channel.counters.dropped += 1
+        repeatedLog.log(.oversized, channel: channel.spec.name, level: .warning, to: logger, detail: error.description) {
+            "\(spec.name): dropped oversized message on \(channel.spec.name): \($0)"
+        }
+        switch (channel.spec.socket, channel.handler) {
+        case (.rep, _):
+            channel.counters.failed += 1
+            try? sendNow(RequestWire.failureReply("request over the limit: \(error)"), on: channel)
+            return true
+        case (.req, .reply(let handler)):
+            do {
+                try takeReply(RequestWire.failureReply("reply over the limit: \(error)"), on: channel, handler: handler)
+            } catch {
+                handlerFailed(channel, error)
+            }
+            return false  // a REQ holds at most one reply
+        default:
+            return true
+        }
     }
 
     private func receiveFailed(_ error: any Error) {

@@ -41,8 +41,14 @@ extension Daemon {
         channel.counters.failed += 1
         switch failure {
         case .declared: break  // an answer the schema declares: counted, not logged
-        case .remote(let remote): logger.warning("\(spec.name): request on \(channel.spec.name) failed: \(remote.reason)")
-        case .timeout(let timeout): logger.warning("\(spec.name): \(timeout)")
+        case .remote(let remote):
+            repeatedLog.log(.failedRequest, channel: channel.spec.name, level: .warning, to: logger, detail: remote.reason) {
+                "\(spec.name): request on \(channel.spec.name) failed: \($0)"
+            }
+        case .timeout(let timeout):
+            repeatedLog.log(.failedRequest, channel: channel.spec.name, level: .warning, to: logger, detail: "\(timeout)") {
+                "\(spec.name): \($0)"
+            }
         }
     }
 
