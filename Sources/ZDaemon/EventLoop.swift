@@ -172,8 +172,22 @@ final class LoopActivity: Sendable {
         busySince.store(monotonicNanoseconds(), ordering: .releasing)
     }
 
+    /// With a watchdog: how long a callback must take for ``stallEnded`` to hear of it, ns (0:
+    /// off). Set on the loop's thread before the loop runs, read only there.
+    nonisolated(unsafe) var stallThreshold: Int64 = 0
+    /// Run on the loop's thread when a callback that took at least ``stallThreshold`` ends, with
+    /// its label and how long it really took.
+    nonisolated(unsafe) var stallEnded: ((String, Int64) -> Void)?
+
     @inline(__always) func end() {
+        guard stallThreshold > 0 else {
+            busySince.store(0, ordering: .releasing)
+            return
+        }
+        let since = busySince.load(ordering: .relaxed)
         busySince.store(0, ordering: .releasing)
+        let took = monotonicNanoseconds() - since
+        if since != 0, took >= stallThreshold { stallEnded?(text(current.load(ordering: .relaxed)), took) }
     }
 }
 

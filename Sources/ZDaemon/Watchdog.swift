@@ -3,8 +3,10 @@ import Logging
 import Synchronization
 
 /// Watches a loop from its own thread and warns when one handler or timer keeps the loop busy
-/// longer than a threshold (the seed's `--blocking-log-threshold`). The loop only stores a
-/// timestamp and a label when it starts a callback; this thread compares them with the clock.
+/// longer than a threshold (the seed's `--blocking-log-threshold`): once when it crosses the
+/// threshold, naming it, and once when it ends, with how long it really took (logged by the
+/// loop's thread as the callback returns). The loop only stores a timestamp and a label when it
+/// starts a callback; this thread compares them with the clock.
 final class Watchdog: Sendable {
     private let activity: LoopActivity
     private let threshold: Int64
@@ -20,8 +22,14 @@ final class Watchdog: Sendable {
         self.name = name
     }
 
+    /// Starts watching; call on the loop's thread before the loop runs.
     func start() {
         guard threshold > 0 else { return }
+        let (name, logger) = (self.name, self.logger)
+        activity.stallThreshold = threshold
+        activity.stallEnded = { label, took in
+            logger.warning("\(name) event loop was blocked for \(Self.seconds(took)) s by \(label) (running again)")
+        }
         let thread = Thread { [self] in watch() }
         thread.name = "\(name) watchdog"
         thread.start()
@@ -48,9 +56,11 @@ final class Watchdog: Sendable {
             if elapsed >= threshold {
                 reported = since
                 let label = activity.text(activity.current.load(ordering: .relaxed))
-                let seconds = String(format: "%.3f", Double(elapsed) / 1e9)
-                logger.warning("\(name) event loop blocked for \(seconds) s by \(label)")
+                logger.warning("\(name) event loop blocked for over \(Self.seconds(threshold)) s by \(label)")
             }
         }
     }
+
+    /// `6.012`: nanoseconds as seconds with three decimals.
+    static func seconds(_ nanoseconds: Int64) -> String { String(format: "%.3f", Double(nanoseconds) / 1e9) }
 }

@@ -262,6 +262,40 @@ struct DaemonTests {
         #expect(warning.message.hasSuffix(" s by channel slowpoke"))
     }
 
+    @Test("a stall is reported twice: once when it crosses the threshold, once when it ends, with its real duration")
+    func watchdogReportsTheRealDuration() throws {
+        let logs = LogCapture()
+        var configuration = DaemonConfiguration()
+        configuration.makeLogger = logs.configurationLogger
+        configuration.blockingThreshold = .milliseconds(100)
+        let config = configuration
+        let endpoint = bindEndpoint(.inproc)
+        let handle = try startDaemon {
+            let daemon = try Daemon(spec: .test("Slow", ChannelSpec(name: "slowpoke", socket: .pull, endpoints: [endpoint], bind: true)),
+                                    configuration: config)
+            daemon.onReceive(0) { _ in
+                // Blocks 0.4 s per message (well past the threshold, measured by the clock).
+                let clock = ContinuousClock()
+                let end = clock.now + .milliseconds(400)
+                while clock.now < end { usleep(10_000) }
+            }
+            return daemon
+        }
+        defer { stop(handle) }
+        let push = try Socket(.push)
+        defer { push.close(linger: 0) }
+        try push.connect(endpoint)
+        try push.send(textFrames("x"))
+        #expect(eventually { logs.contains("(running again)") })
+        let lines = logs.messages.filter { $0.contains("blocked") }
+        #expect(lines.count == 2, "\(lines)")
+        #expect(lines.first == "Slow event loop blocked for over 0.100 s by channel slowpoke")
+        let last = try #require(lines.last)
+        #expect(last.hasPrefix("Slow event loop was blocked for ") && last.hasSuffix(" s by channel slowpoke (running again)"), "\(last)")
+        let seconds = Double(last.dropFirst("Slow event loop was blocked for ".count).prefix { $0 != " " }) ?? 0
+        #expect(seconds >= 0.4 && seconds < 5, "\(last)")
+    }
+
     @Test func watchdogNamesTheBlockingTimer() throws {
         let logs = LogCapture()
         var configuration = DaemonConfiguration()
