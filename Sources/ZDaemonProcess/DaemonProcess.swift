@@ -90,6 +90,9 @@ public enum DaemonProcess {
     /// `--send-control` run on threads of their own.
     public static func run(_ options: ProcessOptions, daemons programs: [DaemonProgram]) async throws {
         let status = await execute(options, programs: programs)
+        // What the log writers still hold goes out first (bounded: a reader that stopped reading
+        // cannot keep the process from exiting).
+        ProcessLogging.flush(timeout: .seconds(1))
         if status != 0 { throw ExitCode(status) }
     }
 
@@ -97,10 +100,16 @@ public enum DaemonProcess {
         String((CommandLine.arguments.first ?? "zdaemon").split(separator: "/").last ?? "zdaemon")
     }
 
-    /// Prints `message` as one line on stderr.
+    /// Prints `message` as one line on stderr, after the log lines queued before it; waits at
+    /// most a second for a reader that does not read.
     static func report(_ message: String) {
-        FileHandle.standardError.write(Data((message + "\n").utf8))
+        ProcessLogging.flush(timeout: .milliseconds(500))
+        reportSink.write(line: message)
+        reportSink.flush(timeout: .seconds(1))
     }
+
+    // Opening stderr cannot fail.
+    private static let reportSink = try! LogSink(.standardError)
 
     /// The status for an error a daemon failed with.
     public static func status(for error: any Error) -> Int32 {

@@ -218,8 +218,11 @@ public struct LogFormat: Sendable, Equatable {
         self.pieces = pieces
     }
 
-    /// Python's default format for a handler without a formatter.
-    public static let plain: LogFormat = try! LogFormat("%(message)s")
+    /// The format of a handler without a formatter, and of a process whose INI has no
+    /// `[loggers]`: a timestamp, the level, the process title and the message
+    /// (`2026-12-02 09:12:05,123 WARNING  (my:worker)   MyWorker: …`). Python's would be
+    /// `%(message)s` alone, which tells an operator neither when nor how bad.
+    public static let standard: LogFormat = try! LogFormat("%(asctime)s %(levelname)-8s %(processName)-13s %(message)s")
 
     /// Renders `record` (no trailing newline).
     public func format(_ record: LogRecord) -> String {

@@ -7,11 +7,19 @@ import ZDaemon
     import Darwin
 #endif
 import INIFormat
+import Foundation
 import Logging
 import Synchronization
 
 /// Where a log handler writes: a file descriptor shared by every record, written one whole
 /// line per `write(2)` so lines from several processes on one pipe never interleave.
+///
+/// Logging never blocks the caller: ``write(line:)`` queues the line, and a writer thread of
+/// the sink's own writes it. When the reader is slower than the log (a stalled pipe, a full
+/// disk), the queue stops at ``queueLimit`` bytes and further lines are dropped and counted
+/// (``droppedLines``); once the writer catches up it writes one line saying how many went.
+/// ``flush(timeout:)`` waits, bounded, for the queue to drain (the process layer calls it
+/// before exiting).
 public final class LogSink: Sendable {
     /// What the sink writes to.
     public enum Target: Sendable, Equatable {
@@ -25,11 +33,25 @@ public final class LogSink: Sendable {
         case null
     }
 
+    /// The most bytes of lines a sink holds for its writer; more are dropped (1 MiB).
+    public static let queueLimit = 1 << 20
+
     /// What this sink writes to.
     public let target: Target
     private let descriptor: Int32
     private let ownsDescriptor: Bool
-    private let lock = Mutex<Void>(())
+
+    private struct Queue {
+        var lines: [[UInt8]] = []
+        var head = 0
+        var bytes = 0
+        var dropped = 0
+        var droppedTotal = 0
+        var writing = false  // a writer thread runs (or is writing a line it took)
+    }
+
+    private let queue = Mutex(Queue())
+    private let condition = NSCondition()
 
     /// Opens the sink; for a file, the error is `strerror`'s text.
     public init(_ target: Target) throws(LogSinkOpenError) {
@@ -57,23 +79,102 @@ public final class LogSink: Sendable {
         if ownsDescriptor { close(descriptor) }
     }
 
-    /// Writes `line` plus a newline in one `write(2)` (retrying partial writes and EINTR).
+    /// How many lines were dropped because the queue was full, since the sink opened.
+    public var droppedLines: Int { queue.withLock { $0.droppedTotal } }
+
+    /// Queues `line` (a newline is added) for the writer thread; never blocks on the reader.
+    /// A line that does not fit in the queue is dropped and counted.
     public func write(line: String) {
         guard descriptor >= 0 else { return }
         var bytes = Array(line.utf8)
         bytes.append(10)
-        lock.withLock { _ in
-            var offset = 0
-            while offset < bytes.count {
-                let written = bytes.withUnsafeBytes { raw in
-                    systemWrite(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                offset += written
+        let startWriter = queue.withLock { queue -> Bool in
+            guard queue.bytes + bytes.count <= Self.queueLimit else {
+                queue.dropped += 1
+                queue.droppedTotal += 1
+                return false
             }
+            if queue.dropped > 0 {
+                // Where the lines went missing, the log says so.
+                let note = Self.droppedNote(queue.dropped)
+                queue.dropped = 0
+                queue.lines.append(note)
+                queue.bytes += note.count
+            }
+            queue.lines.append(bytes)
+            queue.bytes += bytes.count
+            if queue.writing { return false }
+            queue.writing = true
+            return true
+        }
+        if startWriter {
+            let thread = Thread { [self] in drain() }
+            thread.name = "log writer"
+            thread.start()
+        }
+    }
+
+    /// Waits until every queued line is written, or `timeout` passed; returns whether the queue
+    /// drained (a reader that never reads makes it time out).
+    @discardableResult
+    public func flush(timeout: Duration = .seconds(1)) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+        condition.lock()
+        defer { condition.unlock() }
+        while queue.withLock({ $0.writing }) {
+            if !condition.wait(until: deadline) { return !queue.withLock { $0.writing } }
+        }
+        return true
+    }
+
+    /// The writer thread: writes what is queued, then ends (the next line starts another).
+    private func drain() {
+        while true {
+            let next = queue.withLock { queue -> [UInt8]? in
+                guard queue.head < queue.lines.count else {
+                    if queue.dropped > 0 {
+                        // Lines were dropped after the last one queued: said at the end.
+                        defer { queue.dropped = 0 }
+                        return Self.droppedNote(queue.dropped)
+                    }
+                    queue.lines.removeAll(keepingCapacity: queue.lines.capacity <= 1024)
+                    queue.head = 0
+                    queue.writing = false
+                    return nil
+                }
+                let line = queue.lines[queue.head]
+                queue.head += 1
+                queue.bytes -= line.count
+                if queue.head >= 1024 {
+                    queue.lines.removeFirst(queue.head)
+                    queue.head = 0
+                }
+                return line
+            }
+            guard let line = next else { break }
+            writeAll(line)
+        }
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private static func droppedNote(_ count: Int) -> [UInt8] {
+        Array("(\(count) log lines dropped: their reader was too slow)\n".utf8)
+    }
+
+    /// One line in one `write(2)`, retrying partial writes and EINTR.
+    private func writeAll(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { raw in
+                systemWrite(descriptor, raw.baseAddress! + offset, raw.count - offset)
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += written
         }
     }
 }
@@ -133,11 +234,11 @@ public struct LoggingConfiguration: Sendable {
     public var loggers: [String: LoggerEntry]
 
     /// What a process uses when its INI has no `[loggers]` section: the root at `INFO` writing
-    /// `%(processName)-13s %(message)s` to stderr.
+    /// ``LogFormat/standard`` (timestamp, level, process title, message) to stderr.
     public static func standard() -> LoggingConfiguration {
         // Opening stderr cannot fail.
         let sink = try! LogSink(.standardError)
-        let format = try! LogFormat("%(processName)-13s %(message)s")
+        let format = LogFormat.standard
         return LoggingConfiguration(
             handlers: [Handler(key: "console", sink: sink, level: .trace, format: format)],
             loggers: ["": LoggerEntry(qualname: "", level: .info, handlers: [0], propagate: false)])
@@ -235,7 +336,7 @@ public struct LoggingConfiguration: Sendable {
                     }
                     level = parsed
                 }
-                var format = LogFormat.plain
+                var format = LogFormat.standard
                 if let formatterEntry = handlerSection["formatter"], !formatterEntry.value.isEmpty {
                     guard let found = formats[formatterEntry.value] else {
                         throw error(formatterEntry.valuePosition, "[\(name)] formatter: no formatter '\(formatterEntry.value)' in [formatters] keys")

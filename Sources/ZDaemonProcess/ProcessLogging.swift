@@ -173,4 +173,14 @@ public enum ProcessLogging {
 
     /// The installed state, if ``install(_:processName:)`` has run.
     public static var state: LoggingState? { installed.withLock { $0 } }
+
+    /// Waits, at most `timeout` in all, until every configured sink has written what it queued
+    /// (``LogSink/flush(timeout:)``); the process layer calls it before the process exits.
+    public static func flush(timeout: Duration = .seconds(1)) {
+        guard let state else { return }
+        let deadline = ContinuousClock.now + timeout
+        for handler in state.configuration.handlers {
+            handler.sink.flush(timeout: max(.zero, deadline - ContinuousClock.now))
+        }
+    }
 }

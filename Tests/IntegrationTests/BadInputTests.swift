@@ -436,3 +436,45 @@ extension BadInputTests {
         #expect(!worker.lines.contains { $0.contains("'localhost'") })
     }
 }
+
+/// Logging never blocks a daemon (README "Logging").
+@Suite("A log reader that stops reading")
+struct StalledLogTests {
+    let myZmq: URL
+    let schemaINI = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
+    init() throws { myZmq = try executable("my-zmq") }
+
+    @Test("with its stderr never read, a worker still takes 10,000 jobs (2.5 MB of log) and exits 0 on SIGTERM within 10 s")
+    func stalledStderrDoesNotStopTheDaemon() throws {
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
+        let push = try Socket(.push, linger: 0)
+        defer { push.close(linger: 0) }
+        try push.setOption(.sendHWM(100))
+        _ = try push.bind(scratch.endpoint("job"))
+        let worker = Process()
+        worker.executableURL = myZmq
+        worker.arguments = ["-c", schemaINI, "--daemon", "MyWorker"] + scratch.exampleOverrides
+        let unread = Pipe()  // nobody reads it: it fills after 64 KiB
+        worker.standardOutput = unread
+        worker.standardError = unread
+        try worker.run()
+        defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
+        // Every job is logged (cut to 200 bytes); a worker whose loop blocked on the full pipe
+        // would stop taking jobs, and these sends would stall at the high-water marks.
+        let text = [UInt8](repeating: UInt8(ascii: "x"), count: 1000)
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(60)
+        var sent = 0
+        while sent < 10_000 && clock.now < deadline {
+            if try push.send([text], dontWait: true) { sent += 1 } else { usleep(1000) }
+        }
+        #expect(sent == 10_000, "the worker stopped taking jobs after \(sent)")
+        // The last jobs are in the worker's queue once the send queue is empty again.
+        #expect(eventually(timeout: .seconds(20)) { (try? push.events().contains(.writable)) == true })
+        let stopping = clock.now
+        kill(worker.processIdentifier, SIGTERM)
+        #expect(eventually(timeout: .seconds(10)) { !worker.isRunning })
+        #expect(clock.now - stopping < .seconds(10))
+        if !worker.isRunning { #expect(worker.terminationStatus == 0) }
+    }
+}

@@ -211,6 +211,8 @@ struct LoggingConfigurationTests {
         app.info("shown")
         root.info("hidden by the root's WARNING")
         root.error("failed")
+        // Sinks write from a thread of their own; flushing waits for it.
+        #expect(configuration.handlers.allSatisfy { $0.sink.flush(timeout: .seconds(10)) })
         let written = try String(contentsOfFile: file, encoding: .utf8)
         #expect(written == "INFO:app.worker:shown\nERROR:root:failed\n")
         // A reload changes the effective level of loggers that already exist.
@@ -219,6 +221,7 @@ struct LoggingConfigurationTests {
                 .replacingOccurrences(of: "'w'", with: "'a'")), path: "x.ini")
         state.replace(louder)
         root.info("now shown")
+        #expect(louder.handlers.allSatisfy { $0.sink.flush(timeout: .seconds(10)) })
         #expect(try String(contentsOfFile: file, encoding: .utf8).hasSuffix("INFO:root:now shown\n"))
     }
 }
@@ -429,5 +432,54 @@ extension ControlChannelTests {
         #expect(ignored.first == "Guarded ignores unknown control command 'JUNK\\x0a0'")
         #expect(ignored.allSatisfy { !$0.contains("\n") && $0.count < 200 }, "\(ignored)")
         #expect(logs.messages.contains("Guarded has received TERM on the control channel"))
+    }
+}
+
+@Suite("Log sinks never block")
+struct LogSinkTests {
+    @Test("a sink over a pipe nobody reads drops what does not fit, counts it, and says so once the reader catches up")
+    func slowReaderLosesLinesButNeverBlocks() throws {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        defer { close(ends[0]) }
+        let path = "/proc/self/fd/\(ends[1])"
+        let sink = try LogSink(.file(path: path, truncate: false))
+        close(ends[1])
+        let line = String(repeating: "y", count: 999)
+        let clock = ContinuousClock()
+        let started = clock.now
+        for _ in 0..<3000 { sink.write(line: line) }  // 3 MB: the pipe holds 64 KiB, the queue 1 MiB
+        #expect(clock.now - started < .seconds(2), "writing must not wait for the reader")
+        #expect(!sink.flush(timeout: .milliseconds(200)), "nobody reads: the flush times out")
+        let dropped = sink.droppedLines
+        #expect(dropped > 1000 && dropped < 3000, "\(dropped)")
+        // The reader reads everything: the writer finishes and reports the loss.
+        var output = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let deadline = clock.now + .seconds(20)
+        _ = fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK)
+        var drained = false
+        while clock.now < deadline {
+            let count = read(ends[0], &buffer, buffer.count)
+            if count > 0 {
+                output += buffer[0..<count]
+            } else if drained {
+                break  // the writer had finished before this read found the pipe empty
+            } else {
+                drained = sink.flush(timeout: .milliseconds(10))
+            }
+        }
+        let lines = String(decoding: output, as: UTF8.self).split(separator: "\n")
+        // Each run of dropped lines is marked where it happened (the writer may have made room
+        // for a few lines between runs); the marks add up to the count.
+        let notes = lines.filter { $0 != line }
+        #expect(lines.filter { $0 == line }.count == 3000 - dropped)
+        let counted = notes.compactMap { note -> Int? in
+            guard note.hasPrefix("("), note.hasSuffix(" log lines dropped: their reader was too slow)") else { return nil }
+            return Int(note.dropFirst().prefix { $0 != " " })
+        }
+        #expect(counted.count == notes.count, "\(notes)")
+        #expect(counted.reduce(0, +) == dropped)
+        #expect(lines.last.map { $0 != line } == true, "the last lines were dropped, so the log ends with the mark")
     }
 }
