@@ -118,7 +118,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "ZDaemonProcessTests", dependencies: ["ZDaemon", "ZDaemonProcess", "ZDaemonTesting", "INIFormat"]),
+        .testTarget(name: "ZDaemonProcessTests", dependencies: [
+            "ZDaemon", "ZDaemonProcess", "ZDaemonTesting", "INIFormat",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .testTarget(name: "ZDaemonLifecycleTests", dependencies: ["ZDaemon", "ZDaemonLifecycle", "ZDaemonTesting"]),
         // Runs the built my-zmq (and pyzmq peers) as real processes.
         .testTarget(name: "IntegrationTests", dependencies: ["MyZmqExample", "ZDaemonTesting"]),

@@ -21,7 +21,38 @@ public final class ZMQContext: @unchecked Sendable {
     }
 
     deinit {
+        let lingering = self.lingering.withLock { $0 }
+        let started = monotonicNanoseconds()
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
+        // Termination waits for every closed socket's linger; taking the whole of the longest
+        // means that socket still held messages when its linger ran out.
+        guard let longest = lingering.map(\.linger).max(), longest > 0 else { return }
+        let took = monotonicNanoseconds() - started
+        if took >= Int64(longest) * 1_000_000 - 5_000_000 {
+            let names = lingering.filter { $0.linger == longest }.map(\.name)
+            Self.expired.withLock { $0.append(contentsOf: names) }
+        }
+    }
+
+    private let lingering = Mutex<[(name: String, linger: Int32)]>([])
+
+    /// Notes that the socket `name`, which sent messages, closed with a positive linger.
+    func noteLingering(_ name: String, linger: Int32) {
+        lingering.withLock { $0.append((name, linger)) }
+    }
+
+    private static let expired = Mutex<[String]>([])
+
+    /// The sockets (channel names) of this process whose linger ran out while the context
+    /// terminated, since the last call, each once: their peers may not have received every
+    /// message sent (libzmq's stable API cannot say how many). The process layer logs them as
+    /// "messages possibly lost: linger expired" and exits with status 74.
+    public static func takeLingerExpirations() -> [String] {
+        expired.withLock { names in
+            defer { names = [] }
+            var seen = Set<String>()
+            return names.filter { seen.insert($0).inserted }
+        }
     }
 
     /// Makes every blocking call on this context's sockets fail with ETERM (`zmq_ctx_shutdown`):

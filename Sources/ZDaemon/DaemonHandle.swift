@@ -10,6 +10,8 @@ public final class DaemonHandle: @unchecked Sendable {
     let loop: EventLoopHandle
     private let condition = NSCondition()
     private var started = false
+    private var terminatingFlag = false
+    private var cutShort = false
     private var finished = false
     private var failure: (any Error)?
     private var endpoints: [[String]]
@@ -74,6 +76,9 @@ public final class DaemonHandle: @unchecked Sendable {
     /// Terminates the daemon from any thread (see ``Daemon/terminate()``). No effect once it
     /// has finished.
     public func terminate() {
+        // The batch being handled ends after its current message (see `Daemon.receiveLoop`).
+        loop.remote.stopAsked.store(true, ordering: .relaxed)
+        markTerminating()  // asked for now, even while a handler keeps the loop from acting on it
         execute { (daemon: Daemon) in daemon.terminate() }
     }
 
@@ -178,6 +183,40 @@ public final class DaemonHandle: @unchecked Sendable {
             return startWaiters
         }
         for continuation in resume { continuation.resume() }
+    }
+
+    func markTerminating() {
+        condition.withLock {
+            terminatingFlag = true
+            condition.broadcast()
+        }
+    }
+
+    func markCutShort() {
+        condition.withLock { cutShort = true }
+    }
+
+    /// Whether the daemon has been asked to terminate (or has begun to, or has finished).
+    public var isTerminating: Bool { condition.withLock { terminatingFlag || finished } }
+
+    /// Whether the shutdown deadline passed before the daemon had handled what was queued for
+    /// it (``DaemonConfiguration/shutdownTimeout``): the rest was dropped and counted.
+    public var wasCutShort: Bool { condition.withLock { cutShort } }
+
+    /// Blocks until the daemon begins to terminate (or has finished), or `timeout` passed;
+    /// returns whether it did. For supervisors that bound a shutdown from a thread of their own.
+    public func waitUntilTerminating(timeout: Duration? = nil) -> Bool {
+        let deadline = timeout.map { Date(timeIntervalSinceNow: Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) }
+        return condition.withLock {
+            while !terminatingFlag && !finished {
+                if let deadline {
+                    if !condition.wait(until: deadline) { return terminatingFlag || finished }
+                } else {
+                    condition.wait()
+                }
+            }
+            return true
+        }
     }
 
     func markFinished(_ error: (any Error)?) {

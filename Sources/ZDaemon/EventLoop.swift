@@ -83,6 +83,9 @@ final class LoopRemote: Sendable {
     let readFD: Int32
     let writeFD: Int32
     let state = Mutex(State())
+    /// Set when a stop (a daemon's terminate) is asked for from another thread: a handler batch
+    /// in progress ends after its current message instead of running to its end.
+    let stopAsked = Atomic<Bool>(false)
 
     init() throws {
         var fds: [Int32] = [0, 0]
@@ -108,7 +111,10 @@ final class LoopRemote: Sendable {
         let (accepted, wake) = state.withLock { state -> (Bool, Bool) in
             guard !state.closed else { return (false, false) }
             if let task { state.tasks.append(task) }
-            if stop { state.stopRequested = true }
+            if stop {
+                state.stopRequested = true
+                stopAsked.store(true, ordering: .relaxed)
+            }
             let wake = !state.wakePending
             state.wakePending = true
             return (true, wake)

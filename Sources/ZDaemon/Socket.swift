@@ -28,6 +28,8 @@ public final class Socket {
     @exclusivity(unchecked) private var parts: UnsafeMutablePointer<zmq_msg_t>
     @exclusivity(unchecked) private var slices: UnsafeMutablePointer<UnsafeRawBufferPointer>
     @exclusivity(unchecked) private var partCapacity: Int
+    /// Whether a message was ever sent: only then can closing with a linger leave messages behind.
+    @exclusivity(unchecked) private var hasSent = false
 
     /// Creates a socket of `type` in `context` (the shared context when `nil`).
     /// - Parameter linger: linger applied at close (ms); also set on the socket right away.
@@ -75,6 +77,7 @@ public final class Socket {
     /// Sets the linger (ms) explicitly, then closes the socket. Idempotent.
     public func close(linger: Int32) {
         guard let handle else { return }
+        if hasSent && linger != 0 { context.noteLingering(name, linger: linger) }
         var value = linger
         zmq_setsockopt(handle, ZMQ_LINGER, &value, MemoryLayout<Int32>.size)
         zmq_close(handle)
@@ -187,6 +190,7 @@ public final class Socket {
             }
             index += 1
         }
+        hasSent = true
         return true
     }
 

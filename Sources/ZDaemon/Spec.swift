@@ -188,6 +188,12 @@ public struct DaemonConfiguration: Sendable {
     public var context: ZMQContext?
     /// Upper bound for flushing pending sends at terminate, and the default socket linger.
     public var linger: Duration
+    /// How long terminating may spend handling what was already queued for the daemon and
+    /// running its will-terminate handlers (default 5 s; the flush then gets the linger). What
+    /// is still queued at the deadline is dropped, counted and logged, and the handle reports
+    /// it (``DaemonHandle/wasCutShort``). A handler that is running when the deadline passes is
+    /// not interrupted; the process layer ends such a process (exit 75).
+    public var shutdownTimeout: Duration
     /// Watchdog threshold: a handler or timer busy longer than this is logged (0 = off).
     public var blockingThreshold: Duration
     /// Per-channel overrides, keyed by channel name: filled by the process layer from the
@@ -216,13 +222,14 @@ public struct DaemonConfiguration: Sendable {
     /// start-up error (never a silently plaintext channel).
     public var security: (any ChannelSecurityProvider)?
 
-    /// All defaults: shared context, 1 s linger, 5 s watchdog, system clock.
+    /// All defaults: shared context, 1 s linger, 5 s shutdown timeout, 5 s watchdog, system clock.
     public init() {
         makeLogger = { Logger(label: $0) }
         title = nil
         metadata = [:]
         context = nil
         linger = .seconds(1)
+        shutdownTimeout = .seconds(5)
         blockingThreshold = .seconds(5)
         channels = [:]
         clock = SystemClock()

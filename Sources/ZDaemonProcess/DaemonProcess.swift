@@ -24,6 +24,12 @@ public enum ExitStatus {
     public static let usage: Int32 = 64
     /// A socket could not bind or connect (`EX_UNAVAILABLE`).
     public static let unavailable: Int32 = 69
+    /// The daemon stopped, but messages may have been lost: a sending socket's linger ran out
+    /// while its peer still had messages to take (`EX_IOERR`).
+    public static let possiblyLost: Int32 = 74
+    /// The shutdown deadline passed: queued input was dropped unhandled, or a handler that
+    /// did not return was cut off by ending the process (`EX_TEMPFAIL`).
+    public static let shutdownDeadline: Int32 = 75
     /// Bad configuration: file, INI syntax, logging sections, overrides (`EX_CONFIG`).
     public static let configuration: Int32 = 78
 }
@@ -285,6 +291,7 @@ public enum DaemonProcess {
         daemonConfiguration.makeLogger = { _ in Logger(label: label) }
         daemonConfiguration.title = title
         daemonConfiguration.blockingThreshold = .milliseconds(Int64((options.blockingLogThreshold * 1000).rounded()))
+        daemonConfiguration.shutdownTimeout = .milliseconds(Int64((options.shutdownTimeout * 1000).rounded()))
         daemonConfiguration.channels = configuration.overrides[program.spec.name] ?? [:]
         daemonConfiguration.security = configuration.security[program.spec.name]
         daemonConfiguration.monitorSocketEvents = options.socketEvents
@@ -307,7 +314,7 @@ public enum DaemonProcess {
             report("\(programName): error: \(title) \(program.spec.name): \(error)")
             return status(for: error)
         }
-        return ExitStatus.success
+        return ProcessDaemonService.outcome(of: service, logger: Logger(label: label))
     }
 }
 
@@ -401,7 +408,7 @@ public struct ProcessDaemonService: Service {
     let configPath: String
     let readyDescriptor: Int32?
     let rereadSecurity: (@Sendable () throws -> SecurityConfiguration?)?
-    private let handleBox = LockedBox<DaemonHandle?>(nil)
+    let handleBox = LockedBox<DaemonHandle?>(nil)
     private let reported = LockedBox(false)
     private let failure = LockedBox<(any Error)?>(nil)
 
@@ -451,6 +458,9 @@ public struct ProcessDaemonService: Service {
             return host
         }
         handleBox.withLock { $0 = handle }
+        let configuration = context.configuration
+        Self.enforceShutdownDeadline(of: handle, limit: configuration.shutdownTimeout + configuration.linger + .seconds(2),
+                                     name: program.spec.name, logger: logger)
         Self.warnAboutUnresolvableHosts(program.spec, overrides: context.configuration.channels, logger: logger)
         if let readyDescriptor {
             Task {
@@ -465,6 +475,34 @@ public struct ProcessDaemonService: Service {
         // Wait until the daemon's thread has released its sockets and context (see HostedDaemon).
         await completion.wait()
         if let error = handle.error { throw error }
+    }
+
+    /// The exit status of a daemon process whose service ended without an error: 75 when the
+    /// shutdown deadline cut it short, 74 (logged) when a linger ran out with messages maybe
+    /// still unsent, else 0.
+    static func outcome(of service: ProcessDaemonService, logger: Logger) -> Int32 {
+        let lost = ZMQContext.takeLingerExpirations()
+        if !lost.isEmpty {
+            let name = service.program.spec.name
+            logger.warning("\(name): messages possibly lost: linger expired on \(lost.joined(separator: ", ")) (its peers had not taken everything sent)")
+        }
+        if service.handleBox.withLock({ $0?.wasCutShort }) == true { return ExitStatus.shutdownDeadline }
+        return lost.isEmpty ? ExitStatus.success : ExitStatus.possiblyLost
+    }
+
+    /// Ends the process (exit 75) if the daemon has not finished within `limit` of beginning to
+    /// terminate: a handler that never returns cannot be interrupted on its own thread, and a
+    /// daemon process must stop when asked to. Runs on a thread of its own.
+    static func enforceShutdownDeadline(of handle: DaemonHandle, limit: Duration, name: String, logger: Logger) {
+        let thread = Thread {
+            _ = handle.waitUntilTerminating()
+            guard !handle.waitUntilFinished(timeout: limit) else { return }
+            logger.error("\(name) did not finish within \(Daemon.describe(limit)) s of terminating (a handler or timer is still running): exiting with status \(ExitStatus.shutdownDeadline)")
+            ProcessLogging.flush(timeout: .seconds(1))
+            _exit(ExitStatus.shutdownDeadline)
+        }
+        thread.name = "shutdown guard"
+        thread.start()
     }
 
     /// The host names (not addresses) the daemon's tcp channels connect to, by channel.

@@ -21,6 +21,12 @@ public struct ProcessOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("blocking-log-threshold"), help: ArgumentHelp("Log a warning when a handler or timer blocks the loop longer than this (0 = off).", valueName: "seconds"))
     public var blockingLogThreshold: Double = 5
 
+    /// `--shutdown-timeout SECONDS`: how long terminating may spend on queued input and the
+    /// will-terminate hooks (``DaemonConfiguration/shutdownTimeout``); then the rest is dropped
+    /// (exit 75), and a daemon still not finished after it, the linger and 2 s more is ended.
+    @Option(name: .customLong("shutdown-timeout"), help: ArgumentHelp("At terminate, handle queued input for at most this long, then drop the rest (exit 75); a daemon still running a handler after this plus the linger plus 2 s is ended (exit 75).", valueName: "seconds"))
+    public var shutdownTimeout: Double = 5
+
     /// `--socket-events`: observe every channel's socket events (logged, counted, passed to the
     /// generated `onSocketEvent` hook, live connections in the SIGUSR1 dump). Off by default:
     /// it costs a monitor socket and a poll item per channel.
@@ -69,6 +75,7 @@ public struct ProcessOptions: ParsableArguments, Sendable {
         guard blockingLogThreshold >= 0 else {
             throw ValidationError("--blocking-log-threshold must be 0 (off) or a positive number of seconds")
         }
+        guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be 0 or a positive number of seconds") }
         guard maxRestarts >= 0 else { throw ValidationError("--max-restarts must not be negative") }
         if let expect, expect < 0 { throw ValidationError("--expect must not be negative") }
         if let instance, let problem = ControlSettings.problem(instance: instance) {

@@ -37,6 +37,7 @@ public final class Daemon {
     // What the daemon keeps of its configuration (not the whole value: that would keep the
     // context alive after terminate).
     let linger: Duration
+    let shutdownTimeout: Duration
     let blockingThreshold: Duration
     let receiveBatch: Int
     let terminateDrainLimit: Int
@@ -48,6 +49,8 @@ public final class Daemon {
     var willTerminateHandlers: [() throws -> Void] = []
     @exclusivity(unchecked) var state = State.created
     @exclusivity(unchecked) var terminating = false
+    /// Set once the phased shutdown runs (its draining is bounded by its own deadline).
+    @exclusivity(unchecked) var shuttingDown = false
     /// The security provider's sessions of the secured channels, by channel index (kept across
     /// socket reopens, closed at shutdown before the context is released).
     var securitySessions: [Int: any ChannelSecuritySession] = [:]
@@ -60,6 +63,7 @@ public final class Daemon {
         self.spec = spec
         self.configuration = configuration
         linger = configuration.linger
+        shutdownTimeout = configuration.shutdownTimeout
         blockingThreshold = configuration.blockingThreshold
         receiveBatch = max(1, configuration.receiveBatch)
         terminateDrainLimit = configuration.terminateDrainLimit

@@ -172,6 +172,33 @@ extension Daemon {
         if let failure { throw failure }
     }
 
+    /// At a shutdown that ran out of time: takes what is still queued on `channel` without
+    /// handling it (bounded, non-blocking), counts it as dropped and logs how many.
+    private func dropQueued(on channel: Channel) {
+        guard let socket = channel.socket else { return }
+        var dropped = 0
+        var frames: [Frame] = []
+        while dropped < terminateDrainLimit {
+            do {
+                guard try socket.receive(into: &frames, dontWait: true) else { break }
+            } catch is OversizedMessageError {
+            } catch {
+                break
+            }
+            dropped += 1
+        }
+        guard dropped > 0 else { return }
+        channel.counters.dropped += dropped
+        logger.warning("\(spec.name): \(dropped) queued messages on \(channel.spec.name) dropped unhandled: the shutdown deadline passed")
+    }
+
+    /// `5`, or `2.500`: a duration in seconds, for log lines.
+    public static func describe(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let milliseconds = attoseconds / 1_000_000_000_000_000
+        return milliseconds == 0 ? "\(seconds)" : String(format: "%.3f", Double(seconds) + Double(milliseconds) / 1000)
+    }
+
     /// Stops the daemon: logs `<Name> is terminating` and ends the loop; ``run()`` then handles
     /// the messages already waiting, flushes pending sends (bounded by the linger), closes the
     /// sockets and releases the context. Call it from a handler or timer; from another thread
@@ -180,6 +207,7 @@ extension Daemon {
         guard !terminating, state != .closed else { return }
         terminating = true
         logger.info("\(spec.name) is terminating")
+        handle.markTerminating()
         loop.stop()
         // Client sends waiting for room fail now (DaemonFinishedError): none waits forever.
         for channel in channels where !channel.spaceWaiters.isEmpty { wakeSpaceWaiters(of: channel) }
@@ -194,24 +222,35 @@ extension Daemon {
         guard state != .closed else { return nil }
         var hookFailure: (any Error)?
         terminating = true  // also when the loop ended with an error: drain ignores pauses
+        shuttingDown = true
+        handle.markTerminating()
         for channel in channels where !channel.spaceWaiters.isEmpty { wakeSpaceWaiters(of: channel) }
         let clock = SystemClock()
-        let deadline = clock.now() + linger
-        // 1. What already reached the process is handled (non-blocking, bounded).
+        let handlingDeadline = clock.now() + shutdownTimeout
+        // 1. What already reached the process is handled (non-blocking, bounded in count and,
+        // message by message, by the shutdown deadline).
         if state == .running && handlingQueued {
+            var cut = false
             for channel in channels where channel.spec.socket.canReceive && channel.socket != nil {
                 var handled = 0
-                while handled < terminateDrainLimit {
-                    let taken = drain(channel, limit: 64)
+                while handled < terminateDrainLimit, !cut {
+                    let taken = drain(channel, limit: 1)
                     handled += taken
-                    if taken < 64 || clock.now() >= deadline { break }
+                    if taken == 0 { break }
+                    if clock.now() >= handlingDeadline { cut = true }
                 }
+                if cut { dropQueued(on: channel) }
+            }
+            if cut {
+                logger.warning("\(spec.name): the shutdown deadline (\(Self.describe(shutdownTimeout)) s) passed before all queued input was handled")
+                handle.markCutShort()
             }
             for channel in channels where channel.droppedAtTerminate > 0 {
                 logger.warning("\(spec.name): \(channel.droppedAtTerminate) messages on \(channel.spec.name) dropped at terminate: its stream buffer was full")
             }
             loop.runPendingTasks()
             // On the loop's thread, before the flush: what the handlers send still goes out.
+            // (They run even after a cut: they are how a daemon says goodbye.)
             loop.activity.begin(loop.activity.label("onWillTerminate"))  // for the watchdog
             for body in willTerminateHandlers {
                 do {
@@ -225,6 +264,7 @@ extension Daemon {
             loop.runPendingTasks()  // what the hooks posted with `execute`
         }
         // 2. Flush the runtime's send queues within the linger.
+        let deadline = clock.now() + linger
         while clock.now() < deadline {
             let waiting = channels.filter { $0.pendingCount > 0 && $0.socket != nil }
             if waiting.isEmpty { break }

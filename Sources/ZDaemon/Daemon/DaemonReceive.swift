@@ -57,6 +57,10 @@ extension Daemon {
     ) -> Int {
         var count = 0
         while count < limit, channel.isReading || terminating, channel.socket === socket {
+            // A terminate asked for (here or from another thread) ends the batch after the
+            // current message, so slow handlers cannot hold it up; the shutdown's own draining
+            // goes on under its deadline.
+            if count > 0, !shuttingDown, terminating || loop.remote.stopAsked.load(ordering: .relaxed) { break }
             let message: Message
             do {
                 guard let next = try receive(socket) else { break }
