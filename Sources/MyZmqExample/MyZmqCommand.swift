@@ -124,10 +124,10 @@ struct MyZmqCommand: AsyncParsableCommand {
             process,
             daemons: [
                 // Workers first: the launcher waits until they are ready before starting the server.
-                DaemonProgram(MyZmq.MyWorker.spec, processes: workers) { context in
+                DaemonProgram(MyZmq.MyWorker.spec, processes: workers, finish: .expected) { context in
                     try MyZmq.MyWorker(handlers: WorkerHandlers(), configuration: context.configuration)
                 },
-                DaemonProgram(MyZmq.MyServer.spec, processes: 1) { context in
+                DaemonProgram(MyZmq.MyServer.spec, processes: 1, finish: .stopsTheApp) { context in
                     let server = try MyZmq.MyServer(configuration: context.configuration)
                     server.onStart(ServerCounter(interval: interval).start)
                     return server

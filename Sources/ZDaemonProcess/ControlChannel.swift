@@ -130,10 +130,14 @@ public enum ControlChannel {
         /// sender's uid with each message (`Peer-Address`).
         private let requiredUID: UInt32?
 
-        init(daemon: Daemon, socket: Socket, requiredUID: UInt32?) {
+        /// Run on the daemon's loop when a `TERM` is obeyed, before the daemon terminates.
+        private let onTerminate: (() -> Void)?
+
+        init(daemon: Daemon, socket: Socket, requiredUID: UInt32?, onTerminate: (() -> Void)?) {
             self.daemon = daemon
             self.socket = socket
             self.requiredUID = requiredUID
+            self.onTerminate = onTerminate
         }
 
         /// One waiting message's frames and its sender's `Peer-Address`; `nil` when none waits.
@@ -182,6 +186,7 @@ public enum ControlChannel {
                     ignore(bytes, parts: frames.count, from: peer.flatMap(ControlChannel.peerUID).map { "uid \($0)" } ?? "an unknown sender")
                 } else if frames.count == 1, bytes == Array(ControlChannel.terminate.utf8) {
                     daemon.logger.info("\(daemon.spec.name) has received \(ControlChannel.terminate) on the control channel")
+                    onTerminate?()
                     daemon.terminate()
                 } else {
                     ignore(bytes, parts: frames.count)
@@ -211,8 +216,8 @@ public enum ControlChannel {
 
     /// Subscribes `daemon` to `endpoint` (call on the daemon's thread, before it runs). The
     /// socket lives on the daemon's loop and shares its context; close the subscription after
-    /// ``Daemon/run()`` returns.
-    public static func subscribe(_ daemon: Daemon, to endpoint: String) throws -> Subscription {
+    /// ``Daemon/run()`` returns. `onTerminate` runs on the loop when a `TERM` is obeyed.
+    public static func subscribe(_ daemon: Daemon, to endpoint: String, onTerminate: (() -> Void)? = nil) throws -> Subscription {
         try checkPrivate(endpoint)
         let context = try daemon.configuration.context ?? ZMQContext.shared()
         let socket = try Socket(.sub, context: context, linger: 0, name: "control")
@@ -231,7 +236,8 @@ public enum ControlChannel {
             socket.close(linger: 0)
             throw error
         }
-        let subscription = Subscription(daemon: daemon, socket: socket, requiredUID: endpoint.hasPrefix("ipc://") ? getuid() : nil)
+        let subscription = Subscription(daemon: daemon, socket: socket, requiredUID: endpoint.hasPrefix("ipc://") ? getuid() : nil,
+                                        onTerminate: onTerminate)
         subscription.register()
         return subscription
     }

@@ -57,15 +57,30 @@ public struct DaemonProgram: Sendable {
     public var spec: DaemonSpec
     /// How many processes the launcher starts (titles get `:1`, `:2`, … when more than one).
     public var processes: Int
+    /// What the launcher makes of one of its processes finishing well (exit 0) while no stop
+    /// was asked for.
+    public var finish: Finish
+
+    /// What a process of a daemon type finishing on its own means to the launcher.
+    public enum Finish: Sendable {
+        /// It should not happen: logged as a warning (the default).
+        case unexpected
+        /// It may: the daemon decides when its work is done (my-zmq's workers end on `EXIT`).
+        case expected
+        /// It ends the app: the launcher's stop begins (my-zmq's server).
+        case stopsTheApp
+    }
     /// Creates the daemon; runs on the daemon's thread.
     public var make: @Sendable (DaemonContext) throws -> any DaemonHosting
 
     /// Declares a daemon type.
     public init<D: DaemonHosting>(
-        _ spec: DaemonSpec, processes: Int = 1, _ make: @escaping @Sendable (DaemonContext) throws -> D
+        _ spec: DaemonSpec, processes: Int = 1, finish: Finish = .unexpected,
+        _ make: @escaping @Sendable (DaemonContext) throws -> D
     ) {
         self.spec = spec
         self.processes = processes
+        self.finish = finish
         self.make = { try make($0) }
     }
 
@@ -198,6 +213,11 @@ public enum DaemonProcess {
             report("\(programName): error: \(error)")
             return status(for: error)
         }
+    }
+
+    /// `10`, or `2.5`: seconds for log lines.
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value)
     }
 
     /// Makes this process, which runs the whole app (a launcher, or the one daemon of a one-daemon
@@ -444,10 +464,16 @@ public struct ProcessDaemonService: Service {
         let program = self.program
         let context = self.context
         let control = self.control
+        let readyDescriptor = self.readyDescriptor
         let completion = Completion()
         let handle = try await DaemonThread.start(name: String(context.title.utf8.prefix(15)) ?? "daemon") {
             let hosted = try program.make(context)
-            let subscription = try control.map { try ControlChannel.subscribe(hosted.daemon, to: $0) }
+            let subscription = try control.map {
+                try ControlChannel.subscribe(hosted.daemon, to: $0) {
+                    // The launcher's stop begins too (its deadline then covers every child).
+                    if let readyDescriptor { Self.tellLauncher(Launcher.PipeByte.controlTerm, on: readyDescriptor) }
+                }
+            }
             let host = HostedDaemon(hosted: hosted, control: subscription, completion: completion)
             do {
                 try hosted.daemon.open()
@@ -462,12 +488,18 @@ public struct ProcessDaemonService: Service {
         Self.enforceShutdownDeadline(of: handle, limit: configuration.shutdownTimeout + configuration.linger + .seconds(2),
                                      name: program.spec.name, logger: logger)
         Self.warnAboutUnresolvableHosts(program.spec, overrides: context.configuration.channels, logger: logger)
-        if let readyDescriptor {
+        if let readyDescriptor = self.readyDescriptor {
+            // Never block the loop on a launcher that does not read.
+            _ = fcntl(readyDescriptor, F_SETFL, fcntl(readyDescriptor, F_GETFL) | O_NONBLOCK)
             Task {
                 await handle.started()
-                var byte: UInt8 = 82
-                _ = write(readyDescriptor, &byte, 1)
-                close(readyDescriptor)
+                Self.tellLauncher(Launcher.PipeByte.ready, on: readyDescriptor)
+                // The heartbeat comes from the loop itself: a wedged or stopped loop falls silent.
+                _ = handle.execute { (daemon: Daemon) in
+                    daemon.loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1), name: "heartbeat") {
+                        Self.tellLauncher(Launcher.PipeByte.heartbeat, on: readyDescriptor)
+                    }
+                }
             }
         }
         let name = program.spec.name
@@ -503,6 +535,12 @@ public struct ProcessDaemonService: Service {
         }
         thread.name = "shutdown guard"
         thread.start()
+    }
+
+    /// Writes one byte to the launcher's pipe (non-blocking; a full or closed pipe is ignored).
+    static func tellLauncher(_ byte: UInt8, on descriptor: Int32) {
+        var byte = byte
+        _ = write(descriptor, &byte, 1)
     }
 
     /// The host names (not addresses) the daemon's tcp channels connect to, by channel.

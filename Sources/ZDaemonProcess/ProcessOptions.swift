@@ -59,6 +59,16 @@ public struct ProcessOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("max-restarts"), help: ArgumentHelp("With --restart on-failure: restarts per child before giving up.", valueName: "count"))
     public var maxRestarts: Int = 5
 
+    /// `--stop-timeout SECONDS`: the launcher's deadline once the app's stop has begun (see
+    /// ``Launcher``): half of it to end on their own, then SIGTERM, then SIGKILL at the deadline.
+    @Option(name: .customLong("stop-timeout"), help: ArgumentHelp("Launcher: once the app's stop begins, children get half of this to end on their own, then SIGTERM, and SIGKILL at the deadline.", valueName: "seconds"))
+    public var stopTimeout: Double = 10
+
+    /// `--liveness-timeout SECONDS`: the launcher kills (SIGKILL) a child whose loop sent no
+    /// heartbeat for this long, then applies the restart policy (0 = off).
+    @Option(name: .customLong("liveness-timeout"), help: ArgumentHelp("Launcher: a child whose event loop sent no heartbeat (one a second) for this long is killed and handled as a crash (0 = off).", valueName: "seconds"))
+    public var livenessTimeout: Double = 30
+
     /// `--send-control COMMAND`: broadcast a control command (e.g. TERM) to the app's daemons and exit.
     @Option(name: .customLong("send-control"), help: ArgumentHelp("Broadcast a control command (TERM) to the running daemons of this app and exit.", valueName: "command"))
     public var sendControl: String?
@@ -76,6 +86,8 @@ public struct ProcessOptions: ParsableArguments, Sendable {
             throw ValidationError("--blocking-log-threshold must be 0 (off) or a positive number of seconds")
         }
         guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be 0 or a positive number of seconds") }
+        guard stopTimeout > 0 else { throw ValidationError("--stop-timeout must be a positive number of seconds") }
+        guard livenessTimeout >= 0 else { throw ValidationError("--liveness-timeout must be 0 (off) or a positive number of seconds") }
         guard maxRestarts >= 0 else { throw ValidationError("--max-restarts must not be negative") }
         if let expect, expect < 0 { throw ValidationError("--expect must not be negative") }
         if let instance, let problem = ControlSettings.problem(instance: instance) {

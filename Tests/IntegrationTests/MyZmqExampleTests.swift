@@ -125,7 +125,7 @@ struct MyZmqExampleTests {
         #expect(child.lines.contains("(my_zmq)      stopping the other daemons of my_zmq because (my:worker:2) MyWorker failed"))
     }
 
-    @Test("--restart on-failure: a killed child is restarted, then SIGTERM ends everything with 0")
+    @Test("--restart on-failure: a killed child is restarted, then SIGTERM ends everything; the launcher exits 70 (recovered from a failure)")
     func launcherRestartsOnFailure() throws {
         let scratch = try ScratchDirectory(prefix: "zgen-it")
         let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
@@ -137,8 +137,69 @@ struct MyZmqExampleTests {
         #expect(child.waitForLine(containing: "(my:worker:1) MyWorker restarts in 0.5 s (restart 1 of 5)"), "\(child.lines)")
         #expect(child.waitForLine(containing: "(my:worker:1) MyWorker has begun processing messages", count: 2), "\(child.lines)")
         child.signal(SIGTERM)
-        #expect(child.waitForExit() == 0, "output:\n\(child.lines.joined(separator: "\n"))")
+        #expect(child.waitForExit() == 70, "output:\n\(child.lines.joined(separator: "\n"))")
         #expect(child.lines.filter { $0.hasSuffix("is terminating") }.count == 3)
+    }
+
+    @Test("the stop deadline: a SIGSTOPped worker is killed --stop-timeout after SIGTERM, every child is reaped, the launcher exits 75")
+    func stoppedWorkerIsKilledAtTheStopDeadline() throws {
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
+        let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
+        let child = try ChildProcess(
+            myZmq, ["-c", config, "--interval", "30", "--workers", "2", "--stop-timeout", "2"] + scratch.exampleOverrides)
+        defer { child.signal(SIGKILL) }
+        #expect(child.waitForLine(containing: "MyServer has begun processing messages"), "\(child.lines)")
+        let victim = try #require(childProcess(of: child.pid, named: "(my:worker:2)"))
+        let others = [childProcess(of: child.pid, named: "(my:worker:1)"), childProcess(of: child.pid, named: "(my:server)")].compactMap { $0 }
+        #expect(others.count == 2)
+        kill(victim, SIGSTOP)
+        let clock = ContinuousClock()
+        let stopping = clock.now
+        child.signal(SIGTERM)
+        let status = child.waitForExit(timeout: 20)
+        let took = clock.now - stopping
+        #expect(status == 75, "output:\n\(child.lines.joined(separator: "\n"))")
+        #expect(took >= .seconds(2) && took < .seconds(8), "\(took)")
+        #expect(child.lines.contains("(my_zmq)      (my:worker:2) MyWorker (pid \(victim)) did not stop within 2 s of the stop: SIGKILL"),
+                "\(child.lines)")
+        #expect(child.lines.contains { $0.contains("(my:worker:2) MyWorker (pid \(victim)) was killed by signal 9") })
+        for pid in [victim] + others { #expect(kill(pid, 0) != 0, "pid \(pid) is left behind") }
+    }
+
+    @Test("liveness: a worker stopped with SIGSTOP falls silent, is killed after --liveness-timeout and restarted (on-failure)")
+    func silentWorkerIsKilledAndRestarted() throws {
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
+        let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
+        let child = try ChildProcess(
+            myZmq, ["-c", config, "--interval", "30", "--workers", "2", "--liveness-timeout", "2", "--restart", "on-failure"]
+                + scratch.exampleOverrides)
+        defer { child.signal(SIGKILL) }
+        #expect(child.waitForLine(containing: "MyServer has begun processing messages"), "\(child.lines)")
+        let victim = try #require(childProcess(of: child.pid, named: "(my:worker:1)"))
+        kill(victim, SIGSTOP)
+        #expect(child.waitForLine(containing: "(my:worker:1) MyWorker (pid \(victim)) sent no heartbeat for 2 s (wedged, or stopped): SIGKILL",
+                                  timeout: 15), "\(child.lines)")
+        #expect(child.waitForLine(containing: "(my:worker:1) MyWorker restarts in 0.5 s (restart 1 of 5)"), "\(child.lines)")
+        #expect(child.waitForLine(containing: "(my:worker:1) MyWorker has begun processing messages", count: 2), "\(child.lines)")
+        // The other processes kept their heartbeats: none of them was killed.
+        #expect(child.lines.filter { $0.contains("sent no heartbeat") }.count == 1, "\(child.lines)")
+        child.signal(SIGTERM)
+        #expect(child.waitForExit() == 70, "output:\n\(child.lines.joined(separator: "\n"))")
+    }
+
+    @Test("--restart on-failure does not retry a bind failure (69): the launcher says why, stops the workers and exits 69")
+    func bindFailuresAreNotRetried() throws {
+        let (listener, port) = try occupyPort()
+        defer { close(listener) }
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
+        let config = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
+        let child = try ChildProcess(myZmq, ["-c", config, "--workers", "2", "--restart", "on-failure",
+                                             "--set", "*.job.endpoint=tcp://127.0.0.1:\(port)"] + scratch.exampleOverrides.replacingJobOverride())
+        #expect(child.waitForExit(timeout: 30) == 69, "\(child.lines)")
+        #expect(child.lines.contains("(my_zmq)      (my:server) MyServer is not restarted: status 69 (a socket that cannot bind or connect) is not fixed by a restart"),
+                "\(child.lines)")
+        #expect(!child.lines.contains { $0.contains("restarts in") }, "\(child.lines)")
+        #expect(child.lines.filter { $0.hasSuffix("MyWorker is terminating") }.count == 2)
     }
 
     @Test("-t sets the OS process name (first 15 bytes of /proc/<pid>/comm); SIGTERM ends one daemon with 0")
