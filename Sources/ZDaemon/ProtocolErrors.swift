@@ -4,12 +4,16 @@ extension SocketEvent {
     /// A readable name for a libzmq handshake protocol error (`ZMQ_PROTOCOL_ERROR_*`, the value
     /// of ``SocketEvent/handshakeFailedProtocol(endpoint:code:)``), with what it usually means
     /// for a CURVE channel: `cryptographic error (wrong server key, or the peer's keys do not match)`.
-    public static func protocolErrorName(_ code: Int) -> String {
+    /// `secured` says whether the channel uses a security mechanism, which tells what a
+    /// mechanism mismatch most likely means.
+    public static func protocolErrorName(_ code: Int, secured: Bool = true) -> String {
         switch Int32(truncatingIfNeeded: code) {
         case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
             "cryptographic error (a client used the wrong server key, or keys do not match)"
         case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
-            "security mechanism mismatch (e.g. a plaintext peer on a CURVE channel)"
+            secured
+                ? "security mechanism mismatch (e.g. a plaintext peer on a CURVE channel)"
+                : "security mechanism mismatch (the peer is not a plaintext ZeroMQ peer: a CURVE peer, or not ZeroMQ at all)"
         case ZMQ_PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND: "unexpected ZMTP command"
         case ZMQ_PROTOCOL_ERROR_ZMTP_INVALID_SEQUENCE: "invalid ZMTP sequence"
         case ZMQ_PROTOCOL_ERROR_ZMTP_KEY_EXCHANGE: "key exchange failed"

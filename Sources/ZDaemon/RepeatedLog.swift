@@ -9,6 +9,8 @@ final class RepeatedLog {
     /// What is repeated (each kind on each channel has a window of its own).
     enum Kind: Hashable {
         case malformed, handlerError, oversized, unhandled, failedRequest
+        /// A socket event of one kind (``SocketEvent/kind``: `acceptFailed`, `disconnected`, …).
+        case socketEvent(String)
 
         /// How the summary line names the events.
         var summary: String {
@@ -18,6 +20,7 @@ final class RepeatedLog {
             case .oversized: "oversized messages dropped"
             case .unhandled: "messages without a handler dropped"
             case .failedRequest: "failed requests"
+            case .socketEvent(let kind): "\(kind) events"
             }
         }
     }

@@ -691,7 +691,24 @@ public struct ProcessDaemonService: Service {
             var line = "\(daemon.spec.name) channel \(spec.name) \(spec.socket.rawValue) \(spec.bind ? "bind" : "connect") \(endpoints.joined(separator: ",")): received \(counters.received), sent \(counters.sent), dropped \(counters.dropped), handler errors \(counters.handlerErrors), refused \(counters.refused)"
             if spec.socket.canSend { line += ", queued sends \(daemon.queuedSends(index))/\(spec.queue)" }
             if daemon.isReceivePaused(index) { line += ", receive paused (flow control or a full stream buffer)" }
-            return line + ", live connections \(connections)"
-        }
+            line += ", live connections \(connections)"
+            if daemon.monitorsSocketEvents(index) {
+                let failures = daemon.socketEventCounts(index).filter { $0.key.hasPrefix("handshakeFailed") }.values.reduce(0, +)
+                line += ", handshake failures \(failures)"
+            }
+            return line
+        } + zapLines(daemon)
+    }
+
+    /// The ZAP handler's decisions for the daemon's context, if it runs one (CURVE servers):
+    /// `MyServer ZAP: accepted 3, refused 12 (unknown-key 12)`.
+    static func zapLines(_ daemon: Daemon) -> [String] {
+        guard let context = daemon.context, let handler = ZAPHandler.shared(for: context) else { return [] }
+        let statistics = handler.statistics
+        let reasons = statistics.refusedByReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        var line = "\(daemon.spec.name) ZAP: accepted \(statistics.accepted), refused \(statistics.refused)"
+        if !reasons.isEmpty { line += " (\(reasons))" }
+        if let last = handler.recentRefusals.last { line += "; the last refusal: \(last)" }
+        return [line]
     }
 }

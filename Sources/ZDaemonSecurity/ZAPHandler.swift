@@ -76,7 +76,22 @@ public final class ZAPHandler: Sendable {
         var statistics = ZAPStatistics()
         var recent: [ZAPRefusal] = []
         var stopped = false
+        /// Per refusal reason and domain: the current 10 s window of log lines.
+        var logWindows: [String: LogWindow] = [:]
     }
+
+    /// How many refusals of one kind a window logged in full, and what it left out.
+    private struct LogWindow {
+        var start: ContinuousClock.Instant
+        var logged = 0
+        var suppressed = 0
+        var last = ""
+    }
+
+    /// Refusals of one reason and domain logged in full per window (then counted).
+    static let refusalLinesPerWindow = 5
+    /// The window.
+    static let refusalWindow = Duration.seconds(10)
 
     /// The sockets, moved from the creating thread to the handler thread (libzmq allows moving
     /// a socket between threads with a full memory barrier; thread start provides it).
@@ -322,10 +337,32 @@ public final class ZAPHandler: Sendable {
             if state.recent.count > 100 { state.recent.removeFirst(state.recent.count - 100) }
         }
         Counter(label: "zdaemon_zap_refused", dimensions: [("domain", domain), ("reason", reason.code)]).increment()
-        logger.warning("ZAP \(refusal)", metadata: [
-            "zap_domain": .string(domain), "peer_address": .string(address),
-            "peer_public_key": .string(clientKey?.z85 ?? ""), "reason": .string(reason.code),
-        ])
+        // A client retrying with a wrong key is refused several times a second: the first few
+        // lines of a window in full, then one line says how many more (at the next refusal of
+        // that kind after the window; the SIGUSR1 dump has the totals).
+        let now = ContinuousClock.now
+        let (log, summary) = core.state.withLock { state -> (Bool, String?) in
+            let key = "\(reason.code) \(domain)"
+            var window = state.logWindows[key] ?? LogWindow(start: now)
+            var summary: String?
+            if now - window.start >= refusalWindow {
+                if window.suppressed > 0 {
+                    summary = "ZAP refused \(window.suppressed) more clients (\(reason.code), domain '\(domain)') in the last \(refusalWindow.components.seconds) s; the last: \(window.last)"
+                }
+                window = LogWindow(start: now)
+            }
+            let log = window.logged < refusalLinesPerWindow
+            if log { window.logged += 1 } else { window.suppressed += 1; window.last = "\(refusal)" }
+            state.logWindows[key] = window
+            return (log, summary)
+        }
+        if let summary { logger.warning("\(summary)") }
+        if log {
+            logger.warning("ZAP \(refusal)", metadata: [
+                "zap_domain": .string(domain), "peer_address": .string(address),
+                "peer_public_key": .string(clientKey?.z85 ?? ""), "reason": .string(reason.code),
+            ])
+        }
         if case .malformedRequest = reason { return reply("500", reason.description, user: "") }
         return reply("400", reason.description, user: "")
     }

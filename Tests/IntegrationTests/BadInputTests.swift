@@ -478,3 +478,38 @@ struct StalledLogTests {
         if !worker.isRunning { #expect(worker.terminationStatus == 0) }
     }
 }
+
+/// Per-message log lines are summarised (README "Repeated log lines").
+@Suite("Log floods")
+struct LogFloodTests {
+    let myZmq: URL
+    let schemaINI = repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path
+    init() throws { myZmq = try executable("my-zmq") }
+
+    @Test("100,000 malformed jobs from a peer give at most 200 log lines, and each of the 100 valid jobs among them is handled")
+    func malformedFloodIsSummarised() throws {
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
+        let push = try Socket(.push, linger: 5000)
+        defer { push.close(linger: 0) }
+        _ = try push.bind(scratch.endpoint("job"))
+        let worker = try ChildProcess(myZmq, ["-c", schemaINI, "--daemon", "MyWorker"] + scratch.exampleOverrides)
+        defer { worker.signal(SIGKILL) }
+        #expect(worker.waitForLine(containing: "MyWorker has begun processing messages"), "\(worker.lines)")
+        for index in 0..<100_100 {
+            try push.send(index % 1001 == 1000 ? [Array("valid \(index / 1001)".utf8)] : [[0xFF, 0xFE]])
+        }
+        #expect(worker.waitForLine(containing: "Received job: ['valid 99']", timeout: 60), "\(worker.lines.suffix(20))")
+        worker.signal(SIGTERM)
+        #expect(worker.waitForExit(timeout: 30) == 0)
+        let valid = worker.lines.filter { $0.contains("Received job: ['valid ") }
+        #expect(valid.count == 100)
+        let malformed = worker.lines.filter { $0.contains("malformed") }
+        #expect(malformed.count >= 2 && malformed.count <= 200, "\(malformed.count) lines")
+        // The summaries account for every malformed job: the full lines plus what they counted.
+        let counted = malformed.compactMap { line -> Int? in
+            guard let range = line.range(of: "MyWorker: "), line.contains(" more malformed messages dropped on job") else { return nil }
+            return Int(line[range.upperBound...].prefix { $0.isNumber })
+        }
+        #expect(malformed.count - counted.count + counted.reduce(0, +) == 100_000, "\(malformed)")
+    }
+}

@@ -243,6 +243,14 @@ struct ExampleTests {
         #expect(eventually { first.get >= before + 2 }, "the connection made before the reload stays")
         #expect(second.get == 0)
 
+        // The state dump counts the refusals and the failed handshakes.
+        child.signal(SIGUSR1)
+        #expect(child.waitForLine(containing: "Dispatcher ZAP: accepted 1, refused "), "\(child.lines)")
+        let zap = child.lines.first { $0.contains("Dispatcher ZAP: accepted 1, refused ") } ?? ""
+        #expect(zap.contains("; the last refusal: refused CURVE client \(worker.publicKey.z85) from 127.0.0.1"), "\(zap)")
+        let channel = child.lines.first { $0.contains("Dispatcher channel job ") } ?? ""
+        #expect(channel.contains(", handshake failures ") && !channel.hasSuffix(", handshake failures 0"), "\(channel)")
+
         child.signal(SIGTERM)
         #expect(child.waitForExit(timeout: 30) == 0, "\(child.lines)")
         #expect(child.lines.contains { $0.contains("with 1 test") && $0.contains("passed") }, "\(child.lines)")

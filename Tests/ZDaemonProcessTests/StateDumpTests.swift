@@ -37,10 +37,10 @@ struct StateDumpTests {
         let lines = try #require(onLoop(handle) { ProcessDaemonService.stateLines($0) })
         try #require(lines.count == 3)
         #expect(lines[0].hasPrefix("Stage channel in PULL bind \(input): received "))
-        #expect(lines[0].hasSuffix(", receive paused (flow control or a full stream buffer), live connections 0"))
-        #expect(lines[1].hasSuffix("refused 0, queued sends 4/5, live connections 0"))
+        #expect(lines[0].hasSuffix(", receive paused (flow control or a full stream buffer), live connections 0, handshake failures 0"))
+        #expect(lines[1].hasSuffix("refused 0, queued sends 4/5, live connections 0, handshake failures 0"))
         #expect(lines[2].hasPrefix("Stage channel watch PUSH connect \(watchedEndpoint):"))
-        #expect(lines[2].hasSuffix("queued sends 0/1000, live connections 1"))
+        #expect(lines[2].hasSuffix("queued sends 0/1000, live connections 1, handshake failures 0"))
     }
 
     @Test func withoutSocketEventsLiveConnectionsAreUnknown() throws {

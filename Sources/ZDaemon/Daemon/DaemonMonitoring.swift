@@ -1,3 +1,4 @@
+import Logging
 // Socket events: libzmq's monitor per observed channel, logged, counted and handed to a handler.
 extension Daemon {
     /// Observes a channel's socket events (connected, accepted, disconnected, handshake
@@ -55,12 +56,18 @@ extension Daemon {
             case .disconnected: channel.liveConnections = max(0, channel.liveConnections - 1)
             default: break
             }
-            if event.isFailure {
-                logger.warning("\(spec.name): channel \(channel.spec.name): \(event)")
-            } else if case .disconnected = event {
-                logger.info("\(spec.name): channel \(channel.spec.name): \(event)")
+            var text = event.description
+            if case .handshakeFailedProtocol(let endpoint, let code) = event, channel.spec.security == .none {
+                text = "handshake failed with \(endpoint) (\(SocketEvent.protocolErrorName(code, secured: false)))"
+            }
+            let level: Logger.Level? = event.isFailure ? .warning : event.kind == "disconnected" ? .info : nil
+            if let level {
+                // A storm (accept failures at fd exhaustion, a peer retrying with a wrong key) is summarised.
+                repeatedLog.log(.socketEvent(event.kind), channel: channel.spec.name, level: level, to: logger, detail: text) {
+                    "\(spec.name): channel \(channel.spec.name): \($0)"
+                }
             } else {
-                logger.debug("\(spec.name): channel \(channel.spec.name): \(event)")
+                logger.debug("\(spec.name): channel \(channel.spec.name): \(text)")
             }
             if let handler = channel.eventHandler {
                 do { try handler(event) } catch { handlerFailed(channel, error) }
