@@ -513,3 +513,29 @@ struct LogFloodTests {
         #expect(malformed.count - counted.count + counted.reduce(0, +) == 100_000, "\(malformed)")
     }
 }
+
+@Suite("The default log format")
+struct DefaultLogFormatTests {
+    @Test("an INI file without logging sections logs with a timestamp and the level; the seed's INI keeps its own format")
+    func defaultFormatHasTimeAndLevel() throws {
+        let myZmq = try executable("my-zmq")
+        let scratch = try ScratchDirectory(prefix: "zgen-it")
+        let empty = try scratch.write("empty.ini", "")
+        let worker = try ChildProcess(myZmq, ["-c", empty, "--daemon", "MyWorker"] + scratch.exampleOverrides)
+        defer { worker.signal(SIGKILL) }
+        #expect(worker.waitForLine(containing: "MyWorker has begun processing messages"), "\(worker.lines)")
+        worker.signal(SIGTERM)
+        #expect(worker.waitForExit(timeout: 30) == 0)
+        let first = try #require(worker.lines.first)
+        let pattern = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO     \(my:worker\)   MyWorker has begun processing messages$/
+        #expect(first.wholeMatch(of: pattern) != nil, "\(first)")
+        // The seed's INI formats as configured: title and message only.
+        let seed = try ChildProcess(myZmq, ["-c", repositoryRoot.appendingPathComponent("Schemas/my_zmq.ini").path, "--daemon", "MyWorker"]
+                                    + scratch.exampleOverrides)
+        defer { seed.signal(SIGKILL) }
+        #expect(seed.waitForLine(containing: "MyWorker has begun processing messages"), "\(seed.lines)")
+        #expect(seed.lines.first == "(my:worker)   MyWorker has begun processing messages")
+        seed.signal(SIGTERM)
+        #expect(seed.waitForExit(timeout: 30) == 0)
+    }
+}
