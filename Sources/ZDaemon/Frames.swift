@@ -194,6 +194,12 @@ public struct FrameReader {
         if position < frameCount { throw extraFrame() }
     }
 
+    /// Skips the frames not read yet: what a message whose schema ignores extra frames
+    /// (`"extraFrames": "ignore"`) does with the frames a newer sender added.
+    @inlinable public mutating func skipRemaining() {
+        position = frameCount
+    }
+
     @usableFromInline func extraFrame() -> FrameDecodingError { failure("", "unexpected extra frame") }
 }
 

@@ -74,14 +74,20 @@ public enum ZGen {
 
     /// Reads and validates a schema without rendering it. Never throws: problems are diagnostics.
     public static func parse(schemaAt path: String, contents: [UInt8]) -> (schema: Schema?, diagnostics: [Diagnostic]) {
+        let parsed = parseLocated(schemaAt: path, contents: contents)
+        return (parsed.schema, parsed.diagnostics)
+    }
+
+    /// ``parse(schemaAt:contents:)``, with where its messages, frames and channels are declared.
+    static func parseLocated(schemaAt path: String, contents: [UInt8]) -> (schema: Schema?, diagnostics: [Diagnostic], locations: SchemaLocations) {
         var diagnostics = DiagnosticCollector()
         guard contents.count <= maximumInputSize else {
             diagnostics.error("file is larger than \(maximumInputSize / 1024 / 1024) MiB; this is not a schema", at: .start)
-            return (nil, diagnostics.sorted)
+            return (nil, diagnostics.sorted, SchemaLocations())
         }
         if let bad = firstInvalidUTF8(contents) {
             diagnostics.error("file is not valid UTF-8", at: bad)
-            return (nil, diagnostics.sorted)
+            return (nil, diagnostics.sorted, SchemaLocations())
         }
         let form = form(forSchemaAt: path, contents: contents)
         let root: Node
@@ -92,7 +98,7 @@ public enum ZGen {
                 root = try JSONReader.parse(contents)
             } catch {
                 diagnostics.error(error.message, at: error.location)
-                return (nil, diagnostics.sorted)
+                return (nil, diagnostics.sorted, SchemaLocations())
             }
         case .ini:
             let text = String(decoding: contents, as: UTF8.self)
@@ -101,7 +107,7 @@ public enum ZGen {
                 document = try INIParser.parse(text)
             } catch {
                 diagnostics.error(error.message, at: SourceLocation(line: error.position.line, column: error.position.column))
-                return (nil, diagnostics.sorted)
+                return (nil, diagnostics.sorted, SchemaLocations())
             }
             var reader = INISchemaReader(diagnostics: diagnostics)
             (root, hasHeader) = reader.read(document)
@@ -109,7 +115,7 @@ public enum ZGen {
         }
         var validator = Validator(form: form, diagnostics: diagnostics)
         let schema = validator.validate(root: root, hasHeader: hasHeader)
-        return (validator.diagnostics.hasErrors ? nil : schema, validator.diagnostics.sorted)
+        return (validator.diagnostics.hasErrors ? nil : schema, validator.diagnostics.sorted, validator.locations)
     }
 
     /// Renders a valid schema as the Swift file for `path` (its name and namespace come from the path alone).

@@ -139,14 +139,20 @@ struct INISchemaReader {
 
     // MARK: Messages
 
+    /// Frame keys an INI message section sets per frame, as `<key>.<frame> = …`.
+    static let perFrameKeys = ["description", "default", "renamedFrom"]
+
     /// `frames = text:string, tags:string*, payload:json(Order)` becomes the JSON form's frame objects;
-    /// `description.<frame> = …` becomes that frame's description.
+    /// `description.<frame> = …` (also `default.<frame>`, `renamedFrom.<frame>`) becomes that key of the frame.
     mutating func messageNode(_ section: INISection, name: String) -> Node {
         var members: [Node.Member] = []
         var frameDescriptions: [INIEntry] = []
         var framesIndex: Int?
+        func perFrame(_ key: String) -> String? {
+            Self.perFrameKeys.first { key.hasPrefix($0 + ".") && key.count > $0.count + 1 }
+        }
         for entry in section.entries {
-            if entry.key.hasPrefix("description."), entry.key.count > "description.".count {
+            if perFrame(entry.key) != nil {
                 frameDescriptions.append(entry)
             } else if entry.key == "frames" {
                 if framesIndex == nil { framesIndex = members.count }
@@ -156,16 +162,18 @@ struct INISchemaReader {
             }
         }
         for entry in frameDescriptions {
-            let frameName = String(entry.key.dropFirst("description.".count))
+            let key = perFrame(entry.key) ?? "description"
+            let frameName = String(entry.key.dropFirst(key.count + 1))
             guard let index = framesIndex, case .array(var frames) = members[index].value.value,
                 let frameIndex = frames.firstIndex(where: { frameName == Self.frameName($0) })
             else {
                 diagnostics.error(
-                    "`\(entry.key)` describes a frame `\(frameName)` that message `\(name)` does not have", at: Self.location(entry.keyPosition))
+                    "`\(entry.key)` \(key == "description" ? "describes" : "sets `\(key)` of") a frame `\(frameName)` that message `\(name)` does not have",
+                    at: Self.location(entry.keyPosition))
                 continue
             }
             if case .object(var frameMembers) = frames[frameIndex].value {
-                frameMembers.append(Node.Member(key: "description", keyLocation: Self.location(entry.keyPosition), value: Self.textNode(entry)))
+                frameMembers.append(Node.Member(key: key, keyLocation: Self.location(entry.keyPosition), value: Self.textNode(entry)))
                 frames[frameIndex].value = .object(frameMembers)
                 members[index].value.value = .array(frames)
             }

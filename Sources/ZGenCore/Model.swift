@@ -46,14 +46,44 @@ public struct Message: Sendable, Hashable {
     public var description: String?
     /// Frames in wire order; only the last may be repeated.
     public var frames: [Frame]
+    /// What a receiver does with frames after the declared ones (`extraFrames`): reject the
+    /// message (format 1's default), or ignore them, so that senders may add trailing frames.
+    public var extraFrames: ExtraFrames
+    /// The message's name in an older schema (`renamedFrom`): the breaking-change check then
+    /// matches it by that name (the wire carries no names, so a rename breaks nothing).
+    public var renamedFrom: String?
 
     /// Creates a message.
-    public init(name: String, typeName: String, description: String? = nil, frames: [Frame]) {
+    public init(name: String, typeName: String, description: String? = nil, frames: [Frame], extraFrames: ExtraFrames = .reject,
+                renamedFrom: String? = nil) {
         self.name = name
         self.typeName = typeName
         self.description = description
         self.frames = frames
+        self.extraFrames = extraFrames
+        self.renamedFrom = renamedFrom
     }
+}
+
+/// A message's policy for frames after the declared ones (`extraFrames` in a schema).
+public enum ExtraFrames: String, Sendable, Hashable, CaseIterable {
+    /// A message with more frames is dropped as malformed (the default).
+    case reject
+    /// They are ignored: a newer sender may have added trailing frames.
+    case ignore
+}
+
+/// A frame's default value (`default` in a schema): what a receiver fills in when a sender
+/// that does not know the frame (an older schema's) leaves it out.
+public enum FrameDefault: Sendable, Hashable {
+    /// For a `string` frame.
+    case string(String)
+    /// For an integer frame.
+    case integer(Int)
+    /// For a `float` or `double` frame, as written (`0.5`).
+    case number(String)
+    /// For a `bool` frame.
+    case bool(Bool)
 }
 
 /// How one frame is encoded.
@@ -108,15 +138,23 @@ public struct Frame: Sendable, Hashable {
     public var repeated: Bool
     /// Doc comment text.
     public var description: String?
+    /// The value a receiver fills in when the frame is missing (a trailing frame added in a
+    /// compatible change); `nil`: the frame is required.
+    public var defaultValue: FrameDefault?
+    /// The frame's name in an older schema (`renamedFrom`), for the breaking-change check.
+    public var renamedFrom: String?
 
     /// Creates a frame.
-    public init(name: String, propertyName: String, type: FrameType, swiftType: String? = nil, repeated: Bool = false, description: String? = nil) {
+    public init(name: String, propertyName: String, type: FrameType, swiftType: String? = nil, repeated: Bool = false, description: String? = nil,
+                defaultValue: FrameDefault? = nil, renamedFrom: String? = nil) {
         self.name = name
         self.propertyName = propertyName
         self.type = type
         self.swiftType = swiftType
         self.repeated = repeated
         self.description = description
+        self.defaultValue = defaultValue
+        self.renamedFrom = renamedFrom
     }
 }
 

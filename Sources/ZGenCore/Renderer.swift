@@ -198,7 +198,18 @@ struct Renderer {
     static func frameSummary(_ frame: Frame) -> String {
         var type = frame.type == .json ? "json(\(frame.swiftType ?? ""))" : frame.type.rawValue
         if frame.repeated { type += ", repeated" }
+        if let value = frame.defaultValue { type += ", default \(defaultLiteral(value))" }
         return type
+    }
+
+    /// A default as a Swift literal.
+    static func defaultLiteral(_ value: FrameDefault) -> String {
+        switch value {
+        case .string(let text): swiftStringLiteral(text)
+        case .integer(let number): String(number)
+        case .number(let text): text
+        case .bool(let flag): flag ? "true" : "false"
+        }
     }
 
     mutating func renderMessage(_ message: Message) {
@@ -234,9 +245,15 @@ struct Renderer {
                             r.line("items.append(try \(Self.decodeCall(frame)))")
                         }
                         r.line("self.\(name) = items")
+                    } else if let value = frame.defaultValue {
+                        // Left out by a sender whose schema predates the frame.
+                        r.line("self.\(name) = try reader.remaining > 0 ? \(Self.decodeCall(frame)) : \(Self.defaultLiteral(value))")
                     } else {
                         r.line("self.\(name) = try \(Self.decodeCall(frame))")
                     }
+                }
+                if message.extraFrames == .ignore {
+                    r.line("reader.skipRemaining()  // frames a newer sender added")
                 }
             }
             r.line()

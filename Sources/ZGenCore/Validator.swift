@@ -22,8 +22,8 @@ struct Validator {
 
     static let rootKeysJSON = ["$schema", "zgen", "app", "imports", "description", "messages", "daemons"]
     static let rootKeysINI = ["version", "app", "imports", "description"]
-    static let messageKeys = ["description", "frames"]
-    static let frameKeys = ["name", "type", "swiftType", "repeated", "description"]
+    static let messageKeys = ["description", "frames", "extraFrames", "renamedFrom"]
+    static let frameKeys = ["name", "type", "swiftType", "repeated", "description", "default", "renamedFrom"]
     static let daemonKeys = ["title", "description", "channels"]
     static let channelKeys = [
         "socket", "endpoint", "bind", "subscribe", "message", "send", "recv", "request", "reply", "error", "handler", "stream", "sender", "hwm", "queue", "linger",
@@ -309,8 +309,82 @@ struct Validator {
             properties[frame.propertyName] = (frame.name, location)
             frames.append(frame)
         }
+        // Frames with a default are a tail: a sender that leaves one out leaves out the rest too.
+        if let firstDefault = frames.firstIndex(where: { $0.defaultValue != nil }) {
+            for (index, frame) in frames.enumerated() where index > firstDefault && frame.defaultValue == nil && !frame.repeated {
+                let location = items[index]["name"]?.value.location ?? items[index].location
+                diagnostics.error(
+                    "frame `\(frame.name)` of `\(member.key)` needs a `default`: it follows `\(frames[firstDefault].name)`, which has one "
+                        + "(frames with defaults must be the last, a repeated frame after them)", at: location)
+                ok = false
+            }
+        }
+        var extraFrames = ExtraFrames.reject
+        if let extra = keys["extraFrames"], let text = string(extra) {
+            if let policy = ExtraFrames(rawValue: text) {
+                extraFrames = policy
+                if policy == .ignore, frames.last?.repeated == true {
+                    diagnostics.error("`extraFrames` has no meaning for `\(member.key)`: its repeated last frame takes every frame after it",
+                                      at: extra.keyLocation)
+                    ok = false
+                }
+            } else {
+                diagnostics.error("`extraFrames` is `reject` or `ignore`, not `\(text)`", at: extra.value.location)
+                ok = false
+            }
+        }
+        let renamedFrom = keys["renamedFrom"].flatMap { string($0) }
         guard ok else { return nil }
-        return Message(name: member.key, typeName: typeName, description: description, frames: frames)
+        messageLocations[member.key] = member.keyLocation
+        for (index, item) in items.enumerated() {
+            frameLocations["\(member.key)#\(index)"] = item["name"]?.value.location ?? item.location
+        }
+        return Message(name: member.key, typeName: typeName, description: description, frames: frames, extraFrames: extraFrames,
+                       renamedFrom: renamedFrom)
+    }
+
+    /// A frame's `default`, checked against its type.
+    mutating func frameDefault(_ member: Node.Member, type: FrameType, repeated: Bool) -> FrameDefault? {
+        if repeated {
+            diagnostics.error("a repeated frame needs no `default`: a sender that leaves it out sends none of it", at: member.keyLocation)
+            return nil
+        }
+        switch type {
+        case .string:
+            return string(member).map(FrameDefault.string)
+        case .bool:
+            return bool(member).map(FrameDefault.bool)
+        case .int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64:
+            let range: ClosedRange<Int> = switch type {
+            case .int8: Int(Int8.min)...Int(Int8.max)
+            case .int16: Int(Int16.min)...Int(Int16.max)
+            case .int32: Int(Int32.min)...Int(Int32.max)
+            case .uint8: 0...Int(UInt8.max)
+            case .uint16: 0...Int(UInt16.max)
+            case .uint32: 0...Int(UInt32.max)
+            case .uint64: 0...Int.max
+            default: Int.min...Int.max
+            }
+            return integer(member, in: range).map(FrameDefault.integer)
+        case .float, .double:
+            let text: String
+            switch member.value.value {
+            case .number(let number): text = number
+            case .text(let value, _, _): text = value
+            default:
+                diagnostics.error("`default` of a `\(type.rawValue)` frame must be a number, not \(member.value.kindDescription)", at: member.value.location)
+                return nil
+            }
+            guard Double(text)?.isFinite == true else {
+                diagnostics.error("`default` of a `\(type.rawValue)` frame must be a finite number, not `\(text)`", at: member.value.location)
+                return nil
+            }
+            return .number(text)
+        case .bytes, .json:
+            diagnostics.error("a `\(type.rawValue)` frame cannot have a `default` (only string, bool, integer, float and double frames can)",
+                              at: member.keyLocation)
+            return nil
+        }
     }
 
     mutating func validateFrame(_ node: Node, message: String, isLast: Bool) -> Frame? {
@@ -367,16 +441,34 @@ struct Validator {
             }
         }
         let description = keys["description"].flatMap { string($0) }
+        var defaultValue: FrameDefault?
+        if let member = keys["default"], let type {
+            defaultValue = frameDefault(member, type: type, repeated: repeated)
+            if defaultValue == nil { ok = false }
+        }
+        let renamedFrom = keys["renamedFrom"].flatMap { string($0) }
         guard ok, let name, let type else { return nil }
         return Frame(
             name: name, propertyName: property, type: type, swiftType: type == .json ? swiftType : nil, repeated: repeated,
-            description: description)
+            description: description, defaultValue: defaultValue, renamedFrom: renamedFrom)
     }
 
     // MARK: Daemons
 
     /// Every endpoint's location, by daemon and channel index, for the whole-system check.
     var endpointLocations: [[[SourceLocation]]] = []
+    /// Where each message is declared (its key), by schema name: for the breaking-change check.
+    var messageLocations: [String: SourceLocation] = [:]
+    /// Where each frame is declared, by `<message>#<index>`.
+    var frameLocations: [String: SourceLocation] = [:]
+    /// Where each channel is declared (`<daemon>.<channel>`) and each of its keys' values
+    /// (`<daemon>.<channel>.<key>`).
+    var channelLocations: [String: SourceLocation] = [:]
+
+    /// What the breaking-change check needs to point at the new schema.
+    var locations: SchemaLocations {
+        SchemaLocations(messages: messageLocations, frames: frameLocations, channels: channelLocations)
+    }
 
     mutating func validateDaemons(_ node: Node, messages: [Message]) -> [Daemon] {
         guard let members = node.members else {
@@ -407,6 +499,7 @@ struct Validator {
     mutating func validateDaemon(
         _ member: Node.Member, typeName: String, messages: [Message], endpointLocations: inout [[SourceLocation]]
     ) -> Daemon? {
+        channelLocations[member.key] = member.keyLocation  // the daemon's own key
         let known = form == .json ? Self.daemonKeys : ["title", "description", container("channels")]
         guard let keys = object(member.value, "daemon `\(member.key)`", known: known) else { return nil }
         let title = keys["title"].flatMap { string($0) } ?? member.key
@@ -495,6 +588,8 @@ struct Validator {
     ) -> (Channel, ChannelKeys, [SourceLocation])? {
         let what = "channel `\(daemon).\(member.key)`"
         guard let keys = object(member.value, what, known: Self.channelKeys) else { return nil }
+        channelLocations["\(daemon).\(member.key)"] = member.keyLocation
+        for (key, keyMember) in keys { channelLocations["\(daemon).\(member.key).\(key)"] = keyMember.value.location }
         let part = Naming.channelPart(member.key)
         var ok = true
         if part.isEmpty {

@@ -16,7 +16,8 @@ struct ZGenCommand: ParsableCommand {
             (my_zmq.json -> MyZmq.swift) holding one namespace enum (MyZmq), so several
             schemas can share a module. A file is rewritten only when its content changes.
 
-            Exit status: 0 success, 1 schema errors (or --check found stale output), 64 usage error.
+            Exit status: 0 success, 1 schema errors (or --check found stale output, or
+            --breaking-against found a breaking change), 64 usage error.
 
             Examples:
               zgen Schemas/my_zmq.json -o Generated/
@@ -25,6 +26,7 @@ struct ZGenCommand: ParsableCommand {
               zgen Schemas/my_zmq.json --print-outputs -o Generated/
               zgen Schemas/my_zmq.json -o Sources/App --access-level internal
               zgen Schemas/my_zmq.json --graph mermaid
+              zgen Schemas/my_zmq.json --breaking-against old/my_zmq.json
             """,
         version: ZGen.version
     )
@@ -50,7 +52,16 @@ struct ZGenCommand: ParsableCommand {
     @Option(help: "Print the schema's topology as a Mermaid flowchart or a Graphviz digraph instead of generating (mermaid, dot).")
     var graph: TopologyGraph.Format?
 
+    @Option(name: .customLong("breaking-against"), help: ArgumentHelp(
+        "Write nothing: compare the schema with this older version of it (JSON or INI) and report each change that breaks peers still running the old one (errors, exit 1) or is risky (warnings).",
+        valueName: "old-schema"))
+    var breakingAgainst: String?
+
     mutating func validate() throws {
+        if breakingAgainst != nil {
+            guard schemas.count == 1 else { throw ValidationError("--breaking-against compares one schema with its older version.") }
+            return  // needs no -o
+        }
         if graph != nil { return }  // --graph needs no -o
         if !printOutputs && !stdout && output == nil {
             throw ValidationError("Missing -o <dir> (or --stdout, or --print-outputs).")
@@ -77,6 +88,21 @@ struct ZGenCommand: ParsableCommand {
     }
 
     mutating func run() throws {
+        if let old = breakingAgainst {
+            guard let newData = FileManager.default.contents(atPath: schemas[0]) else {
+                printError("\(schemas[0]): error: cannot read the file")
+                throw ExitCode(1)
+            }
+            guard let oldData = FileManager.default.contents(atPath: old) else {
+                printError("\(old): error: cannot read the file")
+                throw ExitCode(1)
+            }
+            let result = CompatibilityCheck.check(newSchemaAt: schemas[0], contents: [UInt8](newData), oldSchemaAt: old, contents: [UInt8](oldData))
+            for diagnostic in result.old { printError(diagnostic.formatted(path: old)) }
+            for diagnostic in result.new { printError(diagnostic.formatted(path: schemas[0])) }
+            if (result.old + result.new).contains(where: { $0.severity == .error }) { throw ExitCode(1) }
+            return
+        }
         if let graph {
             var failed = false
             for schema in schemas {
