@@ -33,6 +33,14 @@ struct BreakingChangeTests {
         if name.hasPrefix("compatible_") { #expect(run.status == 0) } else { #expect(run.status == 1) }
     }
 
+    @Test("README's example output is the corpus's (added_frame_to_strict_message)")
+    func readmeExample() throws {
+        let readme = try #require(Fixtures.text(Fixtures.repositoryRoot.appendingPathComponent("README.md")))
+        let expected = try #require(Fixtures.text(Self.directory.appendingPathComponent("added_frame_to_strict_message.expected")))
+        let line = try #require(expected.split(separator: "\n").first).replacingOccurrences(of: "added_frame_to_strict_message.new.json", with: "evo.json")
+        #expect(readme.contains("$ zgen evo.json --breaking-against evo.old.json\n" + line + "\n"))
+    }
+
     @Test("the new schema's own errors come first, and nothing is compared while either schema is invalid")
     func invalidSchemas() throws {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("zgen-evo-\(UUID().uuidString)")
