@@ -165,6 +165,26 @@ struct PluginIntegrationTests {
         #expect(stale.output.contains("+") && stale.output.contains("A line to show."), "no diff in:\n\(stale.output)")
         #expect(try String(contentsOf: output, encoding: .utf8) == text, "--check changed Generated/")
 
+        // --breaking-against a git revision, in a scratch repository of the package.
+        func git(_ arguments: String...) throws -> ToolResult {
+            try runTool(URL(fileURLWithPath: "/usr/bin/env"), ["git", "-c", "user.name=zgen tests", "-c", "user.email=tests@zgen.invalid"] + arguments,
+                        in: directory, timeout: 60)
+        }
+        try? fileManager.removeItem(at: directory.appendingPathComponent(".git"))
+        defer { try? fileManager.removeItem(at: directory.appendingPathComponent(".git")) }
+        #expect(try git("init", "-q").status == 0)
+        #expect(try git("add", "Schemas").status == 0)
+        #expect(try git("commit", "-q", "-m", "the deployed schema").status == 0)
+        let same = try command("--breaking-against", "HEAD")
+        #expect(same.status == 0, "\(same.output)")
+        #expect(same.output.contains("zgen-generate --breaking-against HEAD: no breaking change (1 schema(s))"), "\(same.output)")
+        let edited = try String(contentsOf: schemas.appendingPathComponent("hello_world.json"), encoding: .utf8)
+        try write(edited.replacingOccurrences(of: #""type": "string""#, with: #""type": "bytes""#), to: schemas.appendingPathComponent("hello_world.json"))
+        let broken = try command("--breaking-against", "HEAD")
+        #expect(broken.status != 0, "\(broken.output)")
+        #expect(broken.output.contains("Schemas/hello_world.json:") && broken.output.contains("changed from"), "\(broken.output)")
+        try write(edited, to: schemas.appendingPathComponent("hello_world.json"))
+
         // The schema gone: --check reports the orphan, a real run removes it.
         try fileManager.removeItem(at: schemas.appendingPathComponent("hello_world.json"))
         let orphan = try command("--check")
