@@ -66,6 +66,23 @@ struct ExampleTests {
         return configuration
     }
 
+    /// The example's Worker on a thread of its own, configured from `ini`, connecting to the
+    /// Dispatcher at `endpoint`; `onReceive` gets each job's frames.
+    func startExampleWorker(ini: String, specs: [DaemonSpec], endpoint: String,
+                            _ onReceive: @escaping @Sendable ([ZDaemon.Frame]) -> Void) throws -> DaemonHandle {
+        let runtime = try RuntimeConfiguration(path: ini, specs: specs,
+                                               assignments: ["Worker.job.endpoint=\(endpoint)", "Worker.job.reconnect_ivl=20"])
+        let workerConfiguration = configuration(runtime, "Worker", logs: LogCapture())
+        let workerSpec = specs[1]
+        let handle = try DaemonThread.start(name: "worker") {
+            let daemon = try ZDaemon.Daemon(spec: workerSpec, configuration: workerConfiguration)
+            daemon.onReceive(0, onReceive)
+            return daemon
+        }
+        #expect(handle.waitUntilStarted(timeout: .seconds(10)))
+        return handle
+    }
+
     @Test func thePairExchangesJobsOverCurve() throws {
         let scratch = try makeExample()
         let specs = try Self.specs()
@@ -154,17 +171,9 @@ struct ExampleTests {
         #expect(dispatcher.waitUntilStarted(timeout: .seconds(10)))
         let endpoint = try #require(dispatcher.boundEndpoints(0).first)
         func startWorker(received: Box<[String]>) throws -> DaemonHandle {
-            let runtime = try RuntimeConfiguration(path: ini, specs: specs,
-                                                   assignments: ["Worker.job.endpoint=\(endpoint)", "Worker.job.reconnect_ivl=20"])
-            let workerConfiguration = configuration(runtime, "Worker", logs: LogCapture())
-            let workerSpec = specs[1]
-            let handle = try DaemonThread.start(name: "worker") {
-                let daemon = try ZDaemon.Daemon(spec: workerSpec, configuration: workerConfiguration)
-                daemon.onReceive(0) { frames in received.update { $0.append(String(decoding: frames.last ?? [], as: UTF8.self)) } }
-                return daemon
+            try startExampleWorker(ini: ini, specs: specs, endpoint: endpoint) { frames in
+                received.update { $0.append(String(decoding: frames.last ?? [], as: UTF8.self)) }
             }
-            #expect(handle.waitUntilStarted(timeout: .seconds(10)))
-            return handle
         }
         func send(_ text: String) {
             _ = dispatcher.execute { (daemon: ZDaemon.Daemon) in try? daemon.send([FrameEncoder.integer(1), FrameEncoder.string(text)], on: 0) }
@@ -213,17 +222,7 @@ struct ExampleTests {
         #expect(child.waitForLine(containing: "BOUND tcp://"), "\(child.lines)")
         let endpoint = try #require(child.lines.first { $0.hasPrefix("BOUND ") }.map { String($0.dropFirst(6)) })
         func startWorker(received: Box<Int>) throws -> DaemonHandle {
-            let runtime = try RuntimeConfiguration(path: ini, specs: specs,
-                                                   assignments: ["Worker.job.endpoint=\(endpoint)", "Worker.job.reconnect_ivl=20"])
-            let workerConfiguration = configuration(runtime, "Worker", logs: LogCapture())
-            let workerSpec = specs[1]
-            let handle = try DaemonThread.start(name: "worker") {
-                let daemon = try ZDaemon.Daemon(spec: workerSpec, configuration: workerConfiguration)
-                daemon.onReceive(0) { _ in received.update { $0 += 1 } }
-                return daemon
-            }
-            #expect(handle.waitUntilStarted(timeout: .seconds(10)))
-            return handle
+            try startExampleWorker(ini: ini, specs: specs, endpoint: endpoint) { _ in received.update { $0 += 1 } }
         }
         let first = Box(0)
         let connected = try startWorker(received: first)

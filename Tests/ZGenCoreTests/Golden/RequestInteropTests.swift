@@ -68,7 +68,7 @@ struct RequestInteropTests {
             port = router.bind_to_random_port("tcp://127.0.0.1")
             print("port", port, flush=True)
             for _ in range(3):
-                if not router.poll(20000): break
+                if not router.poll(60000): break
                 peer, corr, symbol = router.recv_multipart()
                 if symbol == b"A":
                     router.send_multipart([peer, corr, b"ok", b"A", struct.pack(">d", 42.0)])
@@ -81,7 +81,7 @@ struct RequestInteropTests {
         #expect(peer.waitForLine(containing: "port"), "\(peer.lines)")
         let port = try #require(peer.lines.first { $0.hasPrefix("port ") }.map { $0.dropFirst(5) })
         var settings = DaemonConfiguration()
-        Pricing.Broker.override(.quotes, with: ChannelOverride(endpoints: ["tcp://127.0.0.1:\(port)"], timeout: 10_000), in: &settings)
+        Pricing.Broker.override(.quotes, with: ChannelOverride(endpoints: ["tcp://127.0.0.1:\(port)"], timeout: 30_000), in: &settings)
         let configuration = settings
         let broker = try await Pricing.Broker.start(name: "broker") { try Pricing.Broker(configuration: configuration) }
         await broker.started()
