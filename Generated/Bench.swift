@@ -32,6 +32,92 @@ public enum Bench {
         public func encodeFrames() -> [Frame] {
             [FrameEncoder.string(self.text)]
         }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.string(self.text, more: false)
+        }
+    }
+
+    /// A message of several fixed-width frames plus a short string, as a trading feed sends.
+    ///
+    /// Frames: `id` (uint64), `symbol` (string), `price` (double).
+    public struct Trade: FrameMessage, Equatable {
+        /// Frame 0: `id`, uint64.
+        public var id: UInt64
+
+        /// Frame 1: `symbol`, string.
+        public var symbol: String
+
+        /// Frame 2: `price`, double.
+        public var price: Double
+
+        /// Creates a message from its frames' values.
+        public init(id: UInt64, symbol: String, price: Double) {
+            self.id = id
+            self.symbol = symbol
+            self.price = price
+        }
+
+        /// Reads the frames in order; throws `FrameDecodingError` naming the frame that is wrong.
+        public init(from reader: inout FrameReader) throws {
+            self.id = try reader.integer("id", as: UInt64.self)
+            self.symbol = try reader.string("symbol")
+            self.price = try reader.double("price")
+        }
+
+        /// The frames to send, in order.
+        public func encodeFrames() -> [Frame] {
+            [
+                FrameEncoder.integer(self.id),
+                FrameEncoder.string(self.symbol),
+                FrameEncoder.double(self.price),
+            ]
+        }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.integer(self.id, more: true)
+            try out.string(self.symbol, more: true)
+            try out.double(self.price, more: false)
+        }
+    }
+
+    /// A topic (for subscribers to filter on) plus a binary payload.
+    ///
+    /// Frames: `topic` (string), `body` (bytes).
+    public struct Update: FrameMessage, Equatable {
+        /// Frame 0: `topic`, string.
+        public var topic: String
+
+        /// Frame 1: `body`, bytes.
+        public var body: [UInt8]
+
+        /// Creates a message from its frames' values.
+        public init(topic: String, body: [UInt8]) {
+            self.topic = topic
+            self.body = body
+        }
+
+        /// Reads the frames in order; throws `FrameDecodingError` naming the frame that is wrong.
+        public init(from reader: inout FrameReader) throws {
+            self.topic = try reader.string("topic")
+            self.body = try reader.bytes("body")
+        }
+
+        /// The frames to send, in order.
+        public func encodeFrames() -> [Frame] {
+            [
+                FrameEncoder.string(self.topic),
+                FrameEncoder.bytes(self.body),
+            ]
+        }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.string(self.topic, more: true)
+            try out.bytes(self.body, more: false)
+        }
     }
 
     /// What `Sink` does with what it receives: conform a class of yours. Every receiving channel
@@ -65,6 +151,219 @@ public enum Bench {
         public init(handlers: some SinkHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onMessage(.input) { try handlers.onInput($0, daemon: $1) }
+        }
+    }
+
+    /// What `BorrowingSink` does with what it receives: conform a class of yours. Every receiving channel
+    /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
+    public protocol BorrowingSinkHandlers: AnyObject {
+        /// Receives a `Payload` on `input` (PULL, binds tcp://127.0.0.1:*), its fields read in place from the receive
+        /// buffer: `text` is valid during this call only (`String(copying:)` keeps a copy).
+        func onInput(text: UTF8Span, daemon: BorrowingSink) throws
+    }
+
+    /// Sink's twin whose handler reads the payload in place (`borrow`).
+    ///
+    /// Process title `(zbench:borrowing-sink)`; `run()` runs it on this thread, `DaemonThread.start` on a thread of its
+    /// own.
+    public struct BorrowingSink: TypedDaemon {
+        /// The channels, in the schema's order.
+        public enum Channel: Int, DaemonChannel, CaseIterable {
+            /// `input`: PULL, binds tcp://127.0.0.1:*; receives `Payload`.
+            case input
+        }
+
+        /// The channel table the runtime opens (what the schema leaves out has the runtime's default).
+        public static let spec = DaemonSpec(name: "BorrowingSink", title: "(zbench:borrowing-sink)", app: app, channels: [
+            ChannelSpec(name: "input", socket: .pull, endpoints: ["tcp://127.0.0.1:*"], bind: true, hwm: 0),
+        ], description: "Sink's twin whose handler reads the payload in place (`borrow`).")
+
+        /// The runtime daemon underneath.
+        public let daemon: Daemon
+        /// The typed view of `daemon`, which was created from `spec`.
+        public init(wrapping daemon: Daemon) { self.daemon = daemon }
+
+        /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        public init(
+            handlers: some BorrowingSinkHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
+        ) throws {
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
+            onFrames(.input) { received, runtime in
+                try received.checkCount(Payload.self, required: 1, declared: 1, ignoringExtra: false, names: ["text"])
+                try received.withString(0, "text", of: Payload.self) { text in
+                    try handlers.onInput(text: text, daemon: BorrowingSink(wrapping: runtime))
+                }
+            }
+        }
+    }
+
+    /// What `TradeSink` does with what it receives: conform a class of yours. Every receiving channel
+    /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
+    public protocol TradeSinkHandlers: AnyObject {
+        /// Receives a `Trade` on `input` (PULL, binds tcp://127.0.0.1:*).
+        func onInput(_ message: Trade, daemon: TradeSink) throws
+    }
+
+    /// Receives a stream of trades, each decoded into an owned message.
+    ///
+    /// Process title `(zbench:trade-sink)`; `run()` runs it on this thread, `DaemonThread.start` on a thread of its
+    /// own.
+    public struct TradeSink: TypedDaemon {
+        /// The channels, in the schema's order.
+        public enum Channel: Int, DaemonChannel, CaseIterable {
+            /// `input`: PULL, binds tcp://127.0.0.1:*; receives `Trade`.
+            case input
+        }
+
+        /// The channel table the runtime opens (what the schema leaves out has the runtime's default).
+        public static let spec = DaemonSpec(name: "TradeSink", title: "(zbench:trade-sink)", app: app, channels: [
+            ChannelSpec(name: "input", socket: .pull, endpoints: ["tcp://127.0.0.1:*"], bind: true, hwm: 0),
+        ], description: "Receives a stream of trades, each decoded into an owned message.")
+
+        /// The runtime daemon underneath.
+        public let daemon: Daemon
+        /// The typed view of `daemon`, which was created from `spec`.
+        public init(wrapping daemon: Daemon) { self.daemon = daemon }
+
+        /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        public init(
+            handlers: some TradeSinkHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
+        ) throws {
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
+            onMessage(.input) { try handlers.onInput($0, daemon: $1) }
+        }
+    }
+
+    /// What `BorrowingTradeSink` does with what it receives: conform a class of yours. Every receiving channel
+    /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
+    public protocol BorrowingTradeSinkHandlers: AnyObject {
+        /// Receives a `Trade` on `input` (PULL, binds tcp://127.0.0.1:*), its fields read in place from the receive
+        /// buffer: `symbol` is valid during this call only (`String(copying:)` keeps a copy).
+        func onInput(id: UInt64, symbol: UTF8Span, price: Double, daemon: BorrowingTradeSink) throws
+    }
+
+    /// Receives a stream of trades, each read in place (`borrow`).
+    ///
+    /// Process title `(zbench:borrowing-trade-sink)`; `run()` runs it on this thread, `DaemonThread.start` on a thread
+    /// of its own.
+    public struct BorrowingTradeSink: TypedDaemon {
+        /// The channels, in the schema's order.
+        public enum Channel: Int, DaemonChannel, CaseIterable {
+            /// `input`: PULL, binds tcp://127.0.0.1:*; receives `Trade`.
+            case input
+        }
+
+        /// The channel table the runtime opens (what the schema leaves out has the runtime's default).
+        public static let spec = DaemonSpec(name: "BorrowingTradeSink", title: "(zbench:borrowing-trade-sink)", app: app, channels: [
+            ChannelSpec(name: "input", socket: .pull, endpoints: ["tcp://127.0.0.1:*"], bind: true, hwm: 0),
+        ], description: "Receives a stream of trades, each read in place (`borrow`).")
+
+        /// The runtime daemon underneath.
+        public let daemon: Daemon
+        /// The typed view of `daemon`, which was created from `spec`.
+        public init(wrapping daemon: Daemon) { self.daemon = daemon }
+
+        /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        public init(
+            handlers: some BorrowingTradeSinkHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
+        ) throws {
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
+            onFrames(.input) { received, runtime in
+                try received.checkCount(
+                    Trade.self, required: 3, declared: 3, ignoringExtra: false, names: ["id", "symbol", "price"]
+                )
+                let id = try received.integer(0, "id", of: Trade.self, as: UInt64.self)
+                try received.withString(1, "symbol", of: Trade.self) { symbol in
+                    let price = try received.double(2, "price", of: Trade.self)
+                    try handlers.onInput(
+                        id: id, symbol: symbol, price: price, daemon: BorrowingTradeSink(wrapping: runtime)
+                    )
+                }
+            }
+        }
+    }
+
+    /// What `UpdateSink` does with what it receives: conform a class of yours. Every receiving channel
+    /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
+    public protocol UpdateSinkHandlers: AnyObject {
+        /// Receives an `Update` on `input` (PULL, binds tcp://127.0.0.1:*).
+        func onInput(_ message: Update, daemon: UpdateSink) throws
+    }
+
+    /// Receives a stream of topic-and-payload updates, each decoded into an owned message.
+    ///
+    /// Process title `(zbench:update-sink)`; `run()` runs it on this thread, `DaemonThread.start` on a thread of its
+    /// own.
+    public struct UpdateSink: TypedDaemon {
+        /// The channels, in the schema's order.
+        public enum Channel: Int, DaemonChannel, CaseIterable {
+            /// `input`: PULL, binds tcp://127.0.0.1:*; receives `Update`.
+            case input
+        }
+
+        /// The channel table the runtime opens (what the schema leaves out has the runtime's default).
+        public static let spec = DaemonSpec(name: "UpdateSink", title: "(zbench:update-sink)", app: app, channels: [
+            ChannelSpec(name: "input", socket: .pull, endpoints: ["tcp://127.0.0.1:*"], bind: true, hwm: 0),
+        ], description: "Receives a stream of topic-and-payload updates, each decoded into an owned message.")
+
+        /// The runtime daemon underneath.
+        public let daemon: Daemon
+        /// The typed view of `daemon`, which was created from `spec`.
+        public init(wrapping daemon: Daemon) { self.daemon = daemon }
+
+        /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        public init(
+            handlers: some UpdateSinkHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
+        ) throws {
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
+            onMessage(.input) { try handlers.onInput($0, daemon: $1) }
+        }
+    }
+
+    /// What `BorrowingUpdateSink` does with what it receives: conform a class of yours. Every receiving channel
+    /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
+    public protocol BorrowingUpdateSinkHandlers: AnyObject {
+        /// Receives an `Update` on `input` (PULL, binds tcp://127.0.0.1:*), its fields read in place from the receive
+        /// buffer: `topic`, `body` are valid during this call only (`String(copying:)` keeps a copy).
+        func onInput(topic: UTF8Span, body: Span<UInt8>, daemon: BorrowingUpdateSink) throws
+    }
+
+    /// Receives a stream of topic-and-payload updates, each read in place (`borrow`).
+    ///
+    /// Process title `(zbench:borrowing-update-sink)`; `run()` runs it on this thread, `DaemonThread.start` on a thread
+    /// of its own.
+    public struct BorrowingUpdateSink: TypedDaemon {
+        /// The channels, in the schema's order.
+        public enum Channel: Int, DaemonChannel, CaseIterable {
+            /// `input`: PULL, binds tcp://127.0.0.1:*; receives `Update`.
+            case input
+        }
+
+        /// The channel table the runtime opens (what the schema leaves out has the runtime's default).
+        public static let spec = DaemonSpec(name: "BorrowingUpdateSink", title: "(zbench:borrowing-update-sink)", app: app, channels: [
+            ChannelSpec(name: "input", socket: .pull, endpoints: ["tcp://127.0.0.1:*"], bind: true, hwm: 0),
+        ], description: "Receives a stream of topic-and-payload updates, each read in place (`borrow`).")
+
+        /// The runtime daemon underneath.
+        public let daemon: Daemon
+        /// The typed view of `daemon`, which was created from `spec`.
+        public init(wrapping daemon: Daemon) { self.daemon = daemon }
+
+        /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        public init(
+            handlers: some BorrowingUpdateSinkHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
+        ) throws {
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
+            onFrames(.input) { received, runtime in
+                try received.checkCount(
+                    Update.self, required: 2, declared: 2, ignoringExtra: false, names: ["topic", "body"]
+                )
+                try received.withString(0, "topic", of: Update.self) { topic in
+                    try received.withBytes(1) { body in
+                        try handlers.onInput(topic: topic, body: body, daemon: BorrowingUpdateSink(wrapping: runtime))
+                    }
+                }
+            }
         }
     }
 
@@ -138,6 +437,56 @@ public enum Bench {
         }
     }
 
+    /// What `BorrowingSubscriber` does with what it receives: conform a class of yours. Every receiving channel
+    /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
+    public protocol BorrowingSubscriberHandlers: AnyObject {
+        /// Receives a `Payload` on `feed` (SUB, binds tcp://127.0.0.1:*), its fields read in place from the receive
+        /// buffer: `text` is valid during this call only (`String(copying:)` keeps a copy).
+        func onFeed(text: UTF8Span, daemon: BorrowingSubscriber) throws
+    }
+
+    /// Subscriber's twin whose handler reads the payload in place (`borrow`).
+    ///
+    /// Process title `(zbench:borrowing-sub)`; `run()` runs it on this thread, `DaemonThread.start` on a thread of its
+    /// own.
+    public struct BorrowingSubscriber: TypedDaemon {
+        /// The channels, in the schema's order.
+        public enum Channel: Int, DaemonChannel, CaseIterable {
+            /// `feed`: SUB, binds tcp://127.0.0.1:*; receives `Payload`.
+            case feed
+        }
+
+        /// The channel table the runtime opens (what the schema leaves out has the runtime's default).
+        public static let spec = DaemonSpec(name: "BorrowingSubscriber", title: "(zbench:borrowing-sub)", app: app, channels: [
+            ChannelSpec(
+                name: "feed",
+                socket: .sub,
+                endpoints: ["tcp://127.0.0.1:*"],
+                bind: true,
+                subscribe: [""],
+                hwm: 0
+            ),
+        ], description: "Subscriber's twin whose handler reads the payload in place (`borrow`).")
+
+        /// The runtime daemon underneath.
+        public let daemon: Daemon
+        /// The typed view of `daemon`, which was created from `spec`.
+        public init(wrapping daemon: Daemon) { self.daemon = daemon }
+
+        /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        public init(
+            handlers: some BorrowingSubscriberHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
+        ) throws {
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
+            onFrames(.feed) { received, runtime in
+                try received.checkCount(Payload.self, required: 1, declared: 1, ignoringExtra: false, names: ["text"])
+                try received.withString(0, "text", of: Payload.self) { text in
+                    try handlers.onFeed(text: text, daemon: BorrowingSubscriber(wrapping: runtime))
+                }
+            }
+        }
+    }
+
     /// Sends a stream of payloads: from a handler on its loop, or from a task through its client.
     ///
     /// Process title `(zbench:source)`; `run()` runs it on this thread, `DaemonThread.start` on a thread of its own.
@@ -172,7 +521,46 @@ public enum Bench {
 
         /// Sends a `Payload` on `output` (PUSH, binds inproc://zbench-source).
         public func sendOutput(_ message: Payload) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.output)
+            try daemon.send(message, on: Channel.output)
+        }
+    }
+
+    /// Sends a stream of trades from a handler on its loop.
+    ///
+    /// Process title `(zbench:trade-source)`; `run()` runs it on this thread, `DaemonThread.start` on a thread of its
+    /// own.
+    public struct TradeSource: TypedDaemon {
+        /// The channels, in the schema's order.
+        public enum Channel: Int, DaemonChannel, CaseIterable {
+            /// `output`: PUSH, binds inproc://zbench-trade-source; sends `Trade`.
+            case output
+        }
+
+        /// The channel table the runtime opens (what the schema leaves out has the runtime's default).
+        public static let spec = DaemonSpec(name: "TradeSource", title: "(zbench:trade-source)", app: app, channels: [
+            ChannelSpec(
+                name: "output",
+                socket: .push,
+                endpoints: ["inproc://zbench-trade-source"],
+                bind: true,
+                hwm: 0,
+                queue: 0
+            ),
+        ], description: "Sends a stream of trades from a handler on its loop.")
+
+        /// The runtime daemon underneath.
+        public let daemon: Daemon
+        /// The typed view of `daemon`, which was created from `spec`.
+        public init(wrapping daemon: Daemon) { self.daemon = daemon }
+
+        /// Creates the daemon (it receives nothing, so it has no handlers); `run()` opens the channels.
+        public init(configuration: DaemonConfiguration = DaemonConfiguration()) throws {
+            self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
+        }
+
+        /// Sends a `Trade` on `output` (PUSH, binds inproc://zbench-trade-source).
+        public func sendOutput(_ message: Trade) throws {
+            try daemon.send(message, on: Channel.output)
         }
     }
 
@@ -286,7 +674,7 @@ public enum Bench {
         /// Sends a `Payload` on `echo` (REQ, binds tcp://127.0.0.1:*). Throws if the previous request has not been
         /// answered yet.
         public func sendEcho(_ message: Payload) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.echo)
+            try daemon.send(message, on: Channel.echo)
         }
     }
 }

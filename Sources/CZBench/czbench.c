@@ -10,7 +10,8 @@
 struct zb_peer {
     pthread_t thread;
     void *socket;
-    size_t size;
+    size_t sizes[ZB_MAX_PARTS];
+    int parts;
     long count;
     int subscribers;
     int status;
@@ -43,14 +44,17 @@ static void *sender_main(void *arg) {
         zmq_msg_close(&sub);
     }
     for (long i = 0; i < peer->count; i++) {
-        zmq_msg_t msg;
-        zmq_msg_init_size(&msg, peer->size);
-        memset(zmq_msg_data(&msg), 'x', peer->size);
-        while (zmq_msg_send(&msg, peer->socket, 0) < 0) {
-            if (errno != EINTR) {
-                zmq_msg_close(&msg);
-                peer->failed = 1;
-                return NULL;
+        for (int part = 0; part < peer->parts; part++) {
+            zmq_msg_t msg;
+            zmq_msg_init_size(&msg, peer->sizes[part]);
+            memset(zmq_msg_data(&msg), 'x', peer->sizes[part]);
+            int flags = part < peer->parts - 1 ? ZMQ_SNDMORE : 0;
+            while (zmq_msg_send(&msg, peer->socket, flags) < 0) {
+                if (errno != EINTR) {
+                    zmq_msg_close(&msg);
+                    peer->failed = 1;
+                    return NULL;
+                }
             }
         }
     }
@@ -75,8 +79,9 @@ static void *echo_main(void *arg) {
     return NULL;
 }
 
-static zb_peer *start(void *ctx, int type, const char *const *endpoints, int endpoint_count, size_t size,
-                      long count, int subscribers, int hwm, int status, void *(*body)(void *)) {
+static zb_peer *start(void *ctx, int type, const char *const *endpoints, int endpoint_count, const size_t *sizes,
+                      int parts, long count, int subscribers, int hwm, int status, void *(*body)(void *)) {
+    if (parts < 0 || parts > ZB_MAX_PARTS) { errno = EINVAL; return NULL; }
     zb_peer *peer = calloc(1, sizeof *peer);
     if (!peer) return NULL;
     peer->socket = zmq_socket(ctx, type);
@@ -94,7 +99,8 @@ static zb_peer *start(void *ctx, int type, const char *const *endpoints, int end
             return NULL;
         }
     }
-    peer->size = size;
+    for (int i = 0; i < parts; i++) peer->sizes[i] = sizes[i];
+    peer->parts = parts;
     peer->count = count;
     peer->subscribers = subscribers;
     peer->status = status;
@@ -106,14 +112,36 @@ static zb_peer *start(void *ctx, int type, const char *const *endpoints, int end
     return peer;
 }
 
-zb_peer *zb_start_sender(void *ctx, const char *const *endpoints, int endpoint_count, size_t size,
-                         long count, int publish, int hwm) {
-    return start(ctx, publish ? ZMQ_XPUB : ZMQ_PUSH, endpoints, endpoint_count, size, count,
+zb_peer *zb_start_sender(void *ctx, const char *const *endpoints, int endpoint_count, const size_t *sizes,
+                         int parts, long count, int publish, int hwm) {
+    return start(ctx, publish ? ZMQ_XPUB : ZMQ_PUSH, endpoints, endpoint_count, sizes, parts, count,
                  publish ? endpoint_count : 0, hwm, 0, sender_main);
 }
 
 zb_peer *zb_start_echo(void *ctx, const char *endpoint, long count, int status) {
-    return start(ctx, ZMQ_REP, &endpoint, 1, 0, count, 0, 0, status, echo_main);
+    return start(ctx, ZMQ_REP, &endpoint, 1, NULL, 0, count, 0, 0, status, echo_main);
+}
+
+double zb_send_loop(void *socket, const size_t *sizes, int parts, long count) {
+    if (parts < 1 || parts > ZB_MAX_PARTS) return -1;
+    char *buffers[ZB_MAX_PARTS];
+    for (int part = 0; part < parts; part++) {
+        buffers[part] = malloc(sizes[part] ? sizes[part] : 1);
+        if (!buffers[part]) return -1;
+        memset(buffers[part], 'x', sizes[part]);
+    }
+    double begin = zb_now();
+    int failed = 0;
+    for (long i = 0; i < count && !failed; i++) {
+        for (int part = 0; part < parts; part++) {
+            while (zmq_send(socket, buffers[part], sizes[part], part < parts - 1 ? ZMQ_SNDMORE : 0) < 0) {
+                if (errno != EINTR) { failed = 1; break; }
+            }
+        }
+    }
+    double elapsed = zb_now() - begin;
+    for (int part = 0; part < parts; part++) free(buffers[part]);
+    return failed ? -1 : elapsed;
 }
 
 int zb_join(zb_peer *peer) {
@@ -146,10 +174,13 @@ void *zb_open_receiver(void *ctx, const char *endpoint, int subscribe, char *bou
     return open_bound(ctx, subscribe ? ZMQ_SUB : ZMQ_PULL, endpoint, bound, bound_len);
 }
 
+volatile size_t zb_touched;
+
 double zb_run_receiver(void *socket, long count) {
     zmq_msg_t msg;
     zmq_msg_init(&msg);
     double first = 0;
+    size_t touched = 0;
     for (long i = 0; i < count;) {
         if (zmq_msg_recv(&msg, socket, 0) < 0) {
             if (errno == EINTR) continue;
@@ -157,9 +188,13 @@ double zb_run_receiver(void *socket, long count) {
             zmq_close(socket);
             return -1;
         }
+        // What a C user reads of each part: its bytes and size (the typed handlers read every field).
+        touched += zmq_msg_size(&msg) + *(const unsigned char *)zmq_msg_data(&msg);
+        if (zmq_msg_more(&msg)) continue;  // the rest of this message's parts
         if (i == 0) first = zb_now();
         i++;
     }
+    zb_touched = touched;
     double elapsed = zb_now() - first;
     zmq_msg_close(&msg);
     zmq_close(socket);

@@ -5,7 +5,8 @@ final class Channel {
     enum Handler {
         case none
         case receive(([Frame]) throws -> Void)
-        case receiveBorrowed((ReceivedFrames) throws -> Void)
+        /// Frames borrowed from the receive buffers, and the daemon (no retain per message).
+        case receiveBorrowed((ReceivedFrames, Daemon) throws -> Void)
         /// REP: the handler's answer goes back.
         case request(([Frame]) throws -> RequestAnswer)
         case routed((RoutingID, [Frame]) throws -> Void)

@@ -53,8 +53,8 @@ public struct ReceivedFrames {
 /// owned frames (`[Frame]`) or frames borrowed from the receive buffers (``ReceivedFrames``).
 public struct FrameReader {
     // Two plain fields rather than an enum: no outlined enum copies on the hot path.
-    private let owned: [Frame]?
-    private let borrowed: ReceivedFrames?
+    @usableFromInline let owned: [Frame]?
+    @usableFromInline let borrowed: ReceivedFrames?
     @usableFromInline let frameCount: Int
     // The name errors use: given, or (when empty) the message type's, spelled only when an
     // error is thrown. A plain String and a metatype: nothing more to destroy per message.
@@ -102,22 +102,22 @@ public struct FrameReader {
     /// Frames not yet read (for `repeated` trailing frames).
     public var remaining: Int { frameCount - position }
 
-    private func failure(_ name: String, _ reason: String) -> FrameDecodingError {
+    @usableFromInline func failure(_ name: String, _ reason: String) -> FrameDecodingError {
         FrameDecodingError(message: messageName.isEmpty ? messageType.map { String(describing: $0) } ?? "message" : messageName,
                            frame: name, index: position, reason: reason)
     }
 
     /// Runs `body` on the bytes of the current frame (throws `missing frame` past the end);
     /// does not advance.
-    @inline(__always)
-    private func withCurrent<R>(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    @inlinable @inline(__always)
+    func withCurrent<R>(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard position < frameCount else { throw failure(name, "missing frame") }
         if let borrowed { return try body(borrowed.base[position]) }
         return try owned.unsafelyUnwrapped[position].withUnsafeBytes(body)
     }
 
-    @inline(__always)
-    private mutating func fixed<R>(_ name: String, width: Int, _ body: (UnsafeRawBufferPointer) -> R) throws -> R {
+    @inlinable @inline(__always)
+    mutating func fixed<R>(_ name: String, width: Int, _ body: (UnsafeRawBufferPointer) -> R) throws -> R {
         let result: R? = try withCurrent(name) { $0.count == width ? body($0) : nil }
         guard let result else {
             let got = try withCurrent(name) { $0.count }
@@ -146,6 +146,7 @@ public struct FrameReader {
     }
 
     /// A 1-byte boolean frame: 0 or 1.
+    @inlinable
     public mutating func bool(_ name: String) throws -> Bool {
         let byte = try fixed(name, width: 1) { $0[0] }
         switch byte {
@@ -158,20 +159,19 @@ public struct FrameReader {
     }
 
     /// A big-endian integer frame of exactly `T`'s width.
+    @inlinable
     public mutating func integer<T: FixedWidthInteger>(_ name: String, as type: T.Type) throws -> T {
-        try fixed(name, width: MemoryLayout<T>.size) { frame in
-            var value: T = 0
-            for byte in frame { value = (value << 8) | T(truncatingIfNeeded: byte) }
-            return value
-        }
+        try fixed(name, width: MemoryLayout<T>.size) { frame in T(bigEndian: frame.baseAddress!.loadUnaligned(as: T.self)) }
     }
 
     /// An IEEE 754 big-endian 4-byte float frame.
+    @inlinable
     public mutating func float(_ name: String) throws -> Float {
         Float(bitPattern: try integer(name, as: UInt32.self))
     }
 
     /// An IEEE 754 big-endian 8-byte double frame.
+    @inlinable
     public mutating func double(_ name: String) throws -> Double {
         Double(bitPattern: try integer(name, as: UInt64.self))
     }
@@ -256,6 +256,11 @@ public protocol FrameMessage: Sendable {
     init(from reader: inout FrameReader) throws
     /// Encodes to frames; throws only for json frames.
     func encodeFrames() throws -> [Frame]
+    /// Writes the frames straight to a socket, in order: what a send does while nothing is
+    /// queued (generated messages write each frame from its value; the default sends
+    /// ``encodeFrames()``). Anything that can fail (a JSON frame's encoding) must fail before
+    /// the first frame is written.
+    func sendFrames(to out: inout FrameSender) throws
 }
 
 extension FrameMessage {

@@ -29,7 +29,7 @@ public final class Socket {
     @exclusivity(unchecked) private var slices: UnsafeMutablePointer<UnsafeRawBufferPointer>
     @exclusivity(unchecked) private var partCapacity: Int
     /// Whether a message was ever sent: only then can closing with a linger leave messages behind.
-    @exclusivity(unchecked) private var hasSent = false
+    @exclusivity(unchecked) var hasSent = false
 
     /// Creates a socket of `type` in `context` (the shared context when `nil`).
     /// - Parameter linger: linger applied at close (ms); also set on the socket right away.
@@ -165,7 +165,7 @@ public final class Socket {
 
     // MARK: Sending
 
-    nonisolated(unsafe) private static let emptyByte = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1)
+    @usableFromInline nonisolated(unsafe) static let emptyByte = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1)
 
     /// Sends a multipart message. Returns `false` when `dontWait` is set and the socket cannot
     /// take the message now (EAGAIN: nothing was sent). libzmq sends multipart atomically, so a
@@ -199,10 +199,10 @@ public final class Socket {
     /// The most frames one received message may have; a bigger message is read to its end,
     /// discarded, and reported by the receive call as ``OversizedMessageError``. A daemon sets
     /// it from the channel's `maxParts` option.
-    public var maxParts = Int.max
+    @exclusivity(unchecked) public var maxParts = Int.max
     /// The most bytes one received message may have in all its frames (handled as ``maxParts``);
     /// from the channel's `maxTotalSize` option.
-    public var maxTotalSize = Int.max
+    @exclusivity(unchecked) public var maxTotalSize = Int.max
 
     /// Reads and discards the rest of a message whose first `parts` frames (`bytes` in all)
     /// were taken, the last into `part`; throws the ``OversizedMessageError`` describing it.
@@ -271,6 +271,7 @@ public final class Socket {
     /// buffers and are lent out until the next ``receiveBorrowed(dontWait:)`` on this socket
     /// (or its close). Returns `nil` when `dontWait` is set and nothing is waiting (EAGAIN).
     /// This is the runtime's fast path: no allocation for any frame size.
+    @inline(__always)
     public func receiveBorrowed(dontWait: Bool) throws -> ReceivedFrames? {
         let handle = try live("receive", name)
         var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
@@ -299,6 +300,7 @@ public final class Socket {
         return ReceivedFrames(base: slices, count: used)
     }
 
+    @inline(never)  // rare: kept out of the receive loop
     private func growParts() {
         let capacity = partCapacity * 2
         let grown = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: capacity)

@@ -112,11 +112,20 @@ extension TypedDaemon {
     /// (logged, counted); a thrown error is logged and counted as a handler error.
     @inlinable
     public func onMessage<M: FrameMessage>(_ channel: Channel, _ handler: @escaping (M, Self) throws -> Void) {
-        // unowned(unsafe): the closure is the daemon's own, released at its shutdown; no
-        // reference-count check per message.
-        daemon.onReceiveBorrowed(channel) { [unowned(unsafe) daemon] frames in
+        // The runtime passes the daemon in: no capture, no reference-count traffic per message.
+        daemon.onReceivedFrames(channel.rawValue) { frames, daemon in
             try handler(M(frames: frames), Self(wrapping: daemon))
         }
+    }
+
+    /// Hands each message received on `channel` to `handler` as its frames, borrowed from
+    /// libzmq's receive buffers (valid during the call only), with the daemon: what generated
+    /// daemons use for `"borrow": true` channels, whose handlers take the fields in place
+    /// (``ReceivedFrames/withString(_:_:of:_:)`` and its siblings). A ``FrameDecodingError``
+    /// drops the message (logged, counted); any other error counts as the handler's.
+    @inlinable
+    public func onFrames(_ channel: Channel, _ handler: @escaping (ReceivedFrames, Daemon) throws -> Void) {
+        daemon.onReceivedFrames(channel.rawValue, handler)
     }
 
     /// Answers each `M` request on the REP `channel` with the `R` that `handler` returns; a

@@ -209,6 +209,10 @@ public struct Channel: Sendable, Hashable {
     /// The client property that streams what the channel receives (`jobMessages`), if the schema
     /// streams it (`"stream": true`); such a channel has no handler.
     public var stream: String?
+    /// The handler takes the message's fields borrowed from libzmq's receive buffers (strings as
+    /// `UTF8Span`, bytes as `Span<UInt8>`, the rest as values) instead of an owned message
+    /// (`"borrow": true`): nothing is allocated or copied per message.
+    public var borrow = false
     /// The send method's name, if the channel sends (`sendJob`; on a ROUTER `replyJob`). REP
     /// replies by returning from its handler, so it has none.
     public var sender: String?

@@ -149,10 +149,19 @@ struct Renderer {
     static let runtimeAPIVersion = 2
 
     /// Writes `head(arguments)` on one line when it fits in 120 columns, else one argument a line.
-    private mutating func call(_ head: String, _ arguments: [String], suffix: String = "") {
+    /// With `compact`, the arguments go on one continuation line when that fits.
+    private mutating func call(_ head: String, _ arguments: [String], suffix: String = "", compact: Bool = false) {
         let flat = head + "(" + arguments.joined(separator: ", ") + ")" + suffix
         if String(repeating: "    ", count: indent).count + flat.count <= 120 {
             line(flat)
+            return
+        }
+        if compact, (indent + 1) * 4 + arguments.joined(separator: ", ").count <= 120 {
+            line(head + "(")
+            indent += 1
+            line(arguments.joined(separator: ", "))
+            indent -= 1
+            line(")" + suffix)
             return
         }
         line(head + "(")
@@ -285,6 +294,48 @@ struct Renderer {
                     }
                 }
             }
+            r.line()
+            r.renderSendFrames(message)
+        }
+    }
+
+    static func sendCall(_ frame: Frame, _ value: String, more: String) -> String {
+        switch frame.type {
+        case .string: return "out.string(\(value), more: \(more))"
+        case .bytes: return "out.bytes(\(value), more: \(more))"
+        case .bool: return "out.bool(\(value), more: \(more))"
+        case .float: return "out.float(\(value), more: \(more))"
+        case .double: return "out.double(\(value), more: \(more))"
+        case .json: return "out.frame(\(value), more: \(more))"
+        case .int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64: return "out.integer(\(value), more: \(more))"
+        }
+    }
+
+    /// `sendFrames(to:)`: each frame written from its value; JSON frames are encoded first, so
+    /// that a failure sends nothing.
+    mutating func renderSendFrames(_ message: Message) {
+        doc("Writes the frames straight to the socket, in order: what a send does while nothing is queued.")
+        block("\(a)func sendFrames(to out: inout FrameSender) throws") { r in
+            var values: [String] = []
+            for frame in message.frames {
+                let property = "self.\(Identifiers.escaped(frame.propertyName))"
+                guard frame.type == .json else { values.append(property); continue }
+                let local = "encoded" + Naming.channelPart(frame.propertyName)
+                r.line(frame.repeated ? "let \(local) = try \(property).map { try FrameEncoder.json($0) }" : "let \(local) = try FrameEncoder.json(\(property))")
+                values.append(local)
+            }
+            for (index, frame) in message.frames.enumerated() {
+                let isLast = index == message.frames.count - 1
+                if frame.repeated {
+                    r.block("for (index, item) in \(values[index]).enumerated()") { r in
+                        r.line("try \(Self.sendCall(frame, "item", more: "index < \(values[index]).count - 1"))")
+                    }
+                } else {
+                    let next = index + 1 < message.frames.count ? message.frames[index + 1] : nil
+                    let more = isLast ? "false" : (next?.repeated == true ? "!\(values[index + 1]).isEmpty" : "true")
+                    r.line("try \(Self.sendCall(frame, values[index], more: more))")
+                }
+            }
         }
     }
 
@@ -363,9 +414,85 @@ struct Renderer {
                     r.doc("Receives the `\(type)` reply on \(context), or why there is none: the declared error, a failure on the server, or the timeout after which the socket was reopened.")
                     r.line("func \(name)(_ reply: Result<\(type), RequestFailure<\(r.errorType(channel))>>, daemon: \(d)) throws")
                 default:
-                    r.doc("Receives \(Self.article(type)) on \(context).")
-                    r.line("func \(name)(_ message: \(type), daemon: \(d)) throws")
+                    if channel.borrow, let message = r.schema.messagesByName[recv] {
+                        let borrowed = message.frames.filter { $0.type == .string || $0.type == .bytes }.map { "`\(Identifiers.escaped($0.propertyName))`" }
+                        var copies: [String] = []
+                        if message.frames.contains(where: { $0.type == .string }) { copies.append("`String(copying:)`") }
+                        if message.frames.contains(where: { $0.type == .bytes }) { copies.append("`copiedBytes`") }
+                        let names = borrowed.count < 2 ? borrowed.joined() : borrowed.dropLast().joined(separator: ", ") + " and " + borrowed.last!
+                        let lifetime = borrowed.isEmpty ? "" : ": \(names) \(borrowed.count == 1 ? "is" : "are") valid during this call only (\(copies.joined(separator: " or ")) keeps a copy)"
+                        r.doc("Receives \(Self.article(type)) on \(context), its fields read in place from the receive buffer\(lifetime).")
+                        let parameters = message.frames.map { "\(Identifiers.escaped($0.propertyName)): \(Self.borrowedType($0))" }
+                        r.line("func \(name)(\(parameters.joined(separator: ", ")), daemon: \(d)) throws")
+                    } else {
+                        r.doc("Receives \(Self.article(type)) on \(context).")
+                        r.line("func \(name)(_ message: \(type), daemon: \(d)) throws")
+                    }
                 }
+            }
+        }
+    }
+
+    /// A borrowed handler's parameter type for a frame: strings and bytes stay in the receive
+    /// buffer (`UTF8Span`, `Span<UInt8>`), the rest are values.
+    static func borrowedType(_ frame: Frame) -> String {
+        switch frame.type {
+        case .string: "UTF8Span"
+        case .bytes: "Span<UInt8>"
+        default: propertyType(frame)
+        }
+    }
+
+    /// The wiring of a `"borrow": true` channel: the frame count is checked, then each field is
+    /// read in place in frame order (strings and bytes through closures, which keep them in the
+    /// buffer), then the handler is called with them.
+    mutating func renderBorrowedWiring(_ channel: Channel, _ message: Message, handler: String, daemon d: String) {
+        let type = message.typeName
+        let reserved: Set<String> = ["received", "runtime", "handlers"]
+        func local(_ frame: Frame) -> String {
+            reserved.contains(frame.propertyName) ? frame.propertyName + "Field" : Identifiers.escaped(frame.propertyName)
+        }
+        let required = message.frames.prefix { $0.defaultValue == nil }.count
+        block("onFrames(.\(Identifiers.escaped(channel.caseName))) { received, runtime in") { r in
+            let names = message.frames.map { swiftStringLiteral($0.name) }.joined(separator: ", ")
+            r.call("try received.checkCount", [
+                "\(type).self", "required: \(required)", "declared: \(message.frames.count)",
+                "ignoringExtra: \(message.extraFrames == .ignore)", "names: [\(names)]",
+            ], compact: true)
+            var closures = 0
+            for (index, frame) in message.frames.enumerated() {
+                let name = swiftStringLiteral(frame.name)
+                let value: String
+                switch frame.type {
+                case .string:
+                    let fallback = frame.defaultValue.map { ", default: \(Self.defaultLiteral($0))" } ?? ""
+                    r.line("try received.withString(\(index), \(name), of: \(type).self\(fallback)) { \(local(frame)) in")
+                    r.indent += 1
+                    closures += 1
+                    continue
+                case .bytes:
+                    r.line("try received.withBytes(\(index)) { \(local(frame)) in")
+                    r.indent += 1
+                    closures += 1
+                    continue
+                case .bool: value = "received.bool(\(index), \(name), of: \(type).self)"
+                case .float: value = "received.float(\(index), \(name), of: \(type).self)"
+                case .double: value = "received.double(\(index), \(name), of: \(type).self)"
+                case .json: value = "received.json(\(index), \(name), of: \(type).self, as: \(frame.swiftType ?? "Never").self)"
+                case .int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64:
+                    value = "received.integer(\(index), \(name), of: \(type).self, as: \(frame.type.swiftType!).self)"
+                }
+                if let fallback = frame.defaultValue {
+                    r.line("let \(local(frame)) = received.count > \(index) ? try \(value) : \(Self.defaultLiteral(fallback))")
+                } else {
+                    r.line("let \(local(frame)) = try \(value)")
+                }
+            }
+            let arguments = message.frames.map { "\(Identifiers.escaped($0.propertyName)): \(local($0))" } + ["daemon: \(d)(wrapping: runtime)"]
+            r.call("try handlers.\(Identifiers.escaped(handler))", arguments, compact: true)
+            for _ in 0..<closures {
+                r.indent -= 1
+                r.line("}")
             }
         }
     }
@@ -485,6 +612,10 @@ struct Renderer {
                         case .req: (wire, labels) = ("onReply", "$0, daemon: $1")
                         default: (wire, labels) = ("onMessage", "$0, daemon: $1")
                         }
+                        if channel.borrow, let recv = channel.recv, let message = r.schema.messagesByName[recv] {
+                            r.renderBorrowedWiring(channel, message, handler: handler, daemon: d)
+                            continue
+                        }
                         // A closure, not the method reference `handlers.onX(_:daemon:)`: no reabstraction
                         // thunk per message.
                         let call = wire.hasSuffix(")") ? wire : "\(wire)(.\(Identifiers.escaped(channel.caseName)))"
@@ -535,7 +666,7 @@ struct Renderer {
                     r.doc("Sends \(Self.article(type)) on `\(channel.name)` (\(Self.where_(channel))).\(extra)")
                 }
                 let opener = "\(r.a)func \(name)(_ message: \(type)\(router ? ", to peer: RoutingID" : "")) throws"
-                let body = "try daemon.send(message.encodeFrames(), on: \(target)\(router ? ", to: peer" : ""))"
+                let body = router ? "try daemon.send(message.encodeFrames(), on: \(target), to: peer)" : "try daemon.send(message, on: \(target))"
                 r.block(opener) { r in r.line(body) }
             }
         }

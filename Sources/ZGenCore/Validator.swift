@@ -26,7 +26,7 @@ struct Validator {
     static let frameKeys = ["name", "type", "swiftType", "repeated", "description", "default", "renamedFrom"]
     static let daemonKeys = ["title", "description", "channels"]
     static let channelKeys = [
-        "socket", "endpoint", "bind", "subscribe", "message", "send", "recv", "request", "reply", "error", "handler", "stream", "sender", "hwm", "queue", "linger",
+        "socket", "endpoint", "bind", "subscribe", "message", "send", "recv", "request", "reply", "error", "handler", "stream", "borrow", "sender", "hwm", "queue", "linger",
         "timeout", "drainedBy", "drains", "options", "security", "curveServer", "description",
     ]
     static let optionKeys = ChannelOption.allCases.map(\.schemaKey)
@@ -770,6 +770,34 @@ struct Validator {
                 } else if value {
                     streamed = true
                     channel.stream = Naming.streamProperty(member.key)
+                }
+            } else {
+                ok = false
+            }
+        }
+
+        // borrow: the handler takes the fields in place (only plain receive handlers do)
+        if let borrowMember = keys["borrow"] {
+            if let value = bool(borrowMember) {
+                let message = channel.recv.flatMap { name in messages.first { $0.name == name } }
+                if value && (channel.recv == nil || [.rep, .req, .router].contains(socket) || channel.isRequestChannel || streamed) {
+                    let reason = channel.recv == nil
+                        ? (socket.canReceive ? "never receives (no `recv` type)" : "is send-only (\(socket.rawValue))")
+                        : streamed ? "is streamed (a stream's messages outlive the receive buffer)"
+                        : channel.isRequestChannel ? "is a request channel (its handlers take owned messages)"
+                        : "is \(socket.rawValue) (its handler takes an owned message)"
+                    diagnostics.error("`borrow` on channel `\(member.key)`, which \(reason)", at: borrowMember.keyLocation)
+                    ok = false
+                } else if value, let message, let repeated = message.frames.first(where: \.repeated) {
+                    diagnostics.error("`borrow` on channel `\(member.key)`: message `\(message.name)` has a repeated frame (`\(repeated.name)`), which a borrowed handler cannot take; receive it owned",
+                                      at: borrowMember.keyLocation)
+                    ok = false
+                } else if value, let message, message.frames.contains(where: { $0.propertyName == "daemon" }) {
+                    diagnostics.error("`borrow` on channel `\(member.key)`: message `\(message.name)` has a frame named `daemon`, which would clash with the handler's `daemon:` parameter",
+                                      at: borrowMember.keyLocation)
+                    ok = false
+                } else {
+                    channel.borrow = value
                 }
             } else {
                 ok = false

@@ -9,6 +9,14 @@ import ZDaemon
 enum Transport: String, CaseIterable {
     case tcp, inproc
 
+    /// The name in tables: over tcp, the sender is a process of its own.
+    var label: String {
+        switch self {
+        case .tcp: "tcp, sender process"
+        case .inproc: "inproc"
+        }
+    }
+
     /// A fresh endpoint for a socket that binds: an OS-chosen loopback port or a unique inproc name.
     func endpoint(_ tag: String) -> String {
         switch self {
@@ -63,144 +71,12 @@ func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) thro
     return try body(copies.map { UnsafePointer($0) })
 }
 
-func startSender(_ context: ZMQContext, _ endpoints: [String], size: Int, count: Int, publish: Bool, hwm: Int32 = 0)
-    throws -> OpaquePointer
-{
-    let peer = withCStrings(endpoints) { pointers in
-        pointers.withUnsafeBufferPointer {
-            zb_start_sender(context.handle, $0.baseAddress, Int32(endpoints.count), size, count, publish ? 1 : 0, hwm)
-        }
-    }
-    guard let peer else { throw BenchError("sender to \(endpoints) failed: \(String(cString: zmq_strerror(errno)))") }
-    return peer
-}
-
 func openCReceiver(_ context: ZMQContext, _ endpoint: String, subscribe: Bool) throws -> (UnsafeMutableRawPointer, String) {
     var bound = [CChar](repeating: 0, count: 256)
     guard let socket = zb_open_receiver(context.handle, endpoint, subscribe ? 1 : 0, &bound, bound.count) else {
         throw BenchError("C receiver on \(endpoint) failed")
     }
     return (socket, cString(bound))
-}
-
-// MARK: Throughput, PUSH -> PULL
-
-/// Times a stream from its first message to its `expected`-th, touching every typed message.
-struct StreamTimer {
-    let expected: Int
-    let outcome: Outcome
-    var received = 0
-    var bytes = 0
-    var first = 0.0
-
-    /// Counts one message; true when it was the last one (the outcome is then set).
-    mutating func count(_ message: Bench.Payload) -> Bool {
-        if received == 0 { first = zb_now() }
-        received += 1
-        bytes &+= message.text.utf8.count
-        guard received == expected else { return false }
-        outcome.set(zb_now() - first)
-        return true
-    }
-}
-
-/// The typed handler under test: decodes every message (the runtime did) and counts it.
-final class CountingSink: Bench.SinkHandlers {
-    var timer: StreamTimer
-
-    init(expected: Int, outcome: Outcome) {
-        timer = StreamTimer(expected: expected, outcome: outcome)
-    }
-
-    func onInput(_ message: Bench.Payload, daemon: Bench.Sink) throws {
-        if timer.count(message) { daemon.terminate() }
-    }
-}
-
-/// Messages per second through the C receive loop.
-func throughputC(_ transport: Transport, size: Int, count: Int) throws -> Double {
-    let context = try ZMQContext()
-    let (socket, bound) = try openCReceiver(context, transport.endpoint("c"), subscribe: false)
-    let sender = try startSender(context, [bound], size: size, count: count, publish: false)
-    let seconds = zb_run_receiver(socket, count)
-    guard zb_join(sender) == 0, seconds > 0 else { throw BenchError("C throughput run failed") }
-    return Double(count) / seconds
-}
-
-/// Messages per second through a generated daemon's typed handler.
-func throughputSwift(_ transport: Transport, size: Int, count: Int) throws -> Double {
-    let context = try ZMQContext()
-    let outcome = Outcome()
-    let configuration = quietConfiguration(
-        Bench.Sink.self, context: context, overrides: [.input: ChannelOverride(endpoints: [transport.endpoint("swift")], bind: true)])
-    let handle = try DaemonThread.start(name: "zbench-sink") {
-        try Bench.Sink(handlers: CountingSink(expected: count, outcome: outcome), configuration: configuration)
-    }
-    let bound = try boundEndpoint(handle, Bench.Sink.Channel.input, "Sink")
-    let sender = try startSender(context, [bound], size: size, count: count, publish: false)
-    _ = handle.waitUntilFinished()
-    guard zb_join(sender) == 0, let seconds = outcome.seconds, seconds > 0 else {
-        throw BenchError("Swift throughput run failed: \(handle.error.map { "\($0)" } ?? "no result")")
-    }
-    return Double(count) / seconds
-}
-
-// MARK: Fan-out, PUB -> 4 SUB
-
-final class CountingSubscriber: Bench.SubscriberHandlers {
-    var timer: StreamTimer
-
-    init(expected: Int, outcome: Outcome) {
-        timer = StreamTimer(expected: expected, outcome: outcome)
-    }
-
-    func onFeed(_ message: Bench.Payload, daemon: Bench.Subscriber) throws {
-        if timer.count(message) { daemon.terminate() }
-    }
-}
-
-/// Messages per second per subscriber (the slowest one) with C SUB loops.
-func fanoutC(_ transport: Transport, subscribers: Int, size: Int, count: Int) throws -> Double {
-    let context = try ZMQContext()
-    var sockets: [UnsafeMutableRawPointer?] = []
-    var endpoints: [String] = []
-    for index in 0..<subscribers {
-        let (socket, bound) = try openCReceiver(context, transport.endpoint("c-sub\(index)"), subscribe: true)
-        sockets.append(socket)
-        endpoints.append(bound)
-    }
-    let sender = try startSender(context, endpoints, size: size, count: count, publish: true)
-    let seconds = sockets.withUnsafeBufferPointer { zb_run_receivers($0.baseAddress, Int32(subscribers), count) }
-    guard zb_join(sender) == 0, seconds > 0 else { throw BenchError("C fan-out run failed") }
-    return Double(count) / seconds
-}
-
-/// Messages per second per subscriber (the slowest one) with generated SUB daemons.
-func fanoutSwift(_ transport: Transport, subscribers: Int, size: Int, count: Int) throws -> Double {
-    let context = try ZMQContext()
-    var handles: [DaemonHandle] = []
-    var outcomes: [Outcome] = []
-    var endpoints: [String] = []
-    for index in 0..<subscribers {
-        let outcome = Outcome()
-        let configuration = quietConfiguration(
-            Bench.Subscriber.self, context: context,
-            overrides: [.feed: ChannelOverride(endpoints: [transport.endpoint("swift-sub\(index)")], bind: true)])
-        let handle = try DaemonThread.start(name: "zbench-sub\(index)") {
-            try Bench.Subscriber(
-                handlers: CountingSubscriber(expected: count, outcome: outcome), configuration: configuration)
-        }
-        endpoints.append(try boundEndpoint(handle, Bench.Subscriber.Channel.feed, "Subscriber \(index)"))
-        handles.append(handle)
-        outcomes.append(outcome)
-    }
-    let sender = try startSender(context, endpoints, size: size, count: count, publish: true)
-    for handle in handles { _ = handle.waitUntilFinished() }
-    let results = outcomes.compactMap(\.seconds)
-    guard zb_join(sender) == 0, results.count == subscribers, let worst = results.max(), worst > 0 else {
-        throw BenchError("Swift fan-out run failed")
-    }
-    return Double(count) / worst
 }
 
 // MARK: Latency, REQ <-> REP
@@ -367,7 +243,7 @@ func throughputStream(_ transport: Transport, size: Int, count: Int) throws -> D
         }
         done.signal()
     }
-    let sender = try startSender(context, [bound], size: size, count: count, publish: false)
+    let sender = try startSender(context, [bound], sizes: [size], count: count, publish: false)
     done.wait()  // this thread is not the cooperative pool's
     handle.terminate()
     _ = handle.waitUntilFinished()

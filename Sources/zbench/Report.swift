@@ -51,7 +51,10 @@ struct Comparison: Codable {
 struct ThroughputRow: Codable {
     var kind: String
     var transport: String
-    var size: Int
+    /// The message's shape (``Shape``).
+    var frame: String
+    /// How the handler takes it (``Form``), or `typed send`.
+    var handler: String
     var messages: Int
     var result: Comparison
 }
@@ -148,6 +151,7 @@ struct Report: Codable {
     var quick: Bool
     var pairs: Int
     var throughput: [ThroughputRow] = []
+    var typedSends: [ThroughputRow] = []
     var latency: [LatencyRow] = []
     var generator: [GeneratorRow] = []
     var startup: StartupRow?
@@ -167,6 +171,16 @@ struct Report: Codable {
         value >= 1e6 ? String(format: "%.2f M", value / 1e6) : String(format: "%.0f k", value / 1e3)
     }
 
+    private static func table(_ rows: [ThroughputRow]) -> String {
+        var out = "| pattern | transport | message | handler | messages | C | generated Swift | ratio |\n|---|---|---|---|---:|---:|---:|---|\n"
+        for row in rows {
+            let ratios = row.result.ratios
+            out += "| \(row.kind) | \(row.transport) | \(row.frame) | \(row.handler) | \(row.messages) | \(Self.rate(row.result.cMedian)) | \(Self.rate(row.result.swiftMedian)) | "
+            out += String(format: "%.3f [%.3f–%.3f]", row.result.ratioMedian, ratios.min() ?? 0, ratios.max() ?? 0) + " |\n"
+        }
+        return out
+    }
+
     private static func size(_ bytes: Int) -> String {
         bytes >= 1024 ? "\(bytes / 1024) KiB" : "\(bytes) B"
     }
@@ -175,12 +189,10 @@ struct Report: Codable {
     func markdown() -> String {
         var out = "## zbench\n\n\(machine); \(pairs) C/Swift pair(s) per case\(quick ? "; QUICK MODE (counts too small to mean anything)" : "").\n\n"
         out += "### Throughput (messages/s; ratio = generated daemon ÷ C, median of pairs [min–max])\n\n"
-        out += "| pattern | transport | frame | messages | C | generated Swift | ratio |\n|---|---|---|---:|---:|---:|---|\n"
-        for row in throughput {
-            let ratios = row.result.ratios
-            out += "| \(row.kind) | \(row.transport) | \(Self.size(row.size)) | \(row.messages) | \(Self.rate(row.result.cMedian)) | \(Self.rate(row.result.swiftMedian)) | "
-            out += String(format: "%.3f [%.3f–%.3f]", row.result.ratioMedian, ratios.min() ?? 0, ratios.max() ?? 0) + " |\n"
-        }
+        out += "The handler reads every field: `owned` gets the generated message struct, `borrowed` (`\"borrow\": true`) the fields in place.\n\n"
+        out += Self.table(throughput)
+        out += "\n### Typed send from a handler on the loop against C's `zmq_send` loop (messages/s; inproc, to a C PULL)\n\n"
+        out += Self.table(typedSends)
         out += "\n### Latency, REQ→REP round trip over tcp (µs)\n\n"
         out += "| frame | round trips | C median | C p99 | Swift median | Swift p99 | ratio of medians |\n|---|---:|---:|---:|---:|---:|---|\n"
         for row in latency {

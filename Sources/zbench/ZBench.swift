@@ -35,14 +35,35 @@ struct ZBench: ParsableCommand {
     var noPython = false
 
     @Option(help: ArgumentHelp(
-        "Run one side of one case once and print its rate, for profilers (e.g. swift-inproc-16, c-tcp-1024, swift-fanout-tcp-16, send-loop, send-task, request-loop, request-task, stream-inproc-16, generator).",
+        "Run one side of one case once and print its rate, for profilers (e.g. swift-inproc-16, borrowed-inproc-trade, c-tcp-update, swift-fanout-tcp-16, send-c-16, send-swift-trade, send-loop, send-task, request-loop, request-task, stream-inproc-16, generator).",
         visibility: .hidden))
     var single: String?
 
-    @Option(name: .customLong("count"), help: ArgumentHelp("Messages for --single.", visibility: .hidden))
+    @Option(name: .customLong("count"), help: ArgumentHelp("Messages for --single and --sender-process.", visibility: .hidden))
     var singleCount: Int = 200_000
 
+    @Flag(help: ArgumentHelp("Be the C sender of a tcp case, in a process of its own (zbench starts it).", visibility: .hidden))
+    var senderProcess = false
+
+    @Option(help: ArgumentHelp("--sender-process: the endpoints to connect to, comma-separated.", visibility: .hidden))
+    var endpoints: String = ""
+
+    @Option(help: ArgumentHelp("--sender-process: each part's size in bytes, comma-separated.", visibility: .hidden))
+    var parts: String = "16"
+
+    @Option(help: ArgumentHelp("--sender-process: the sender's SNDHWM.", visibility: .hidden))
+    var hwm: Int32 = 0
+
+    @Flag(help: ArgumentHelp("--sender-process: publish (XPUB, waiting for a subscriber per endpoint).", visibility: .hidden))
+    var publish = false
+
     mutating func run() throws {
+        if senderProcess {
+            let sizes = parts.split(separator: ",").compactMap { Int($0) }
+            try runSenderProcess(endpoints: endpoints.split(separator: ",").map(String.init), sizes: sizes,
+                                 count: singleCount, publish: publish, hwm: hwm)
+            return
+        }
         if let single {
             print(try runSingle(single, count: singleCount))
             return
@@ -54,29 +75,42 @@ struct ZBench: ParsableCommand {
 
         // First, while the process is small: the throughput runs below buffer a lot in libzmq.
         report.memory = try memorySoak(checkpoints: quick ? [10_000, 100_000] : [1_000_000, 10_000_000])
+        let shapes: [(Shape, Int)] = [
+            (.string(16), 1_000_000), (.string(1024), 500_000), (.string(65536), 20_000), (.trade, 500_000), (.update, 300_000),
+        ]
         for transport in Transport.allCases {
-            for (size, full) in [(16, 1_000_000), (1024, 500_000), (65536, 20_000)] {
-                let n = count(full)
-                let row = try compare(pairs: pairs) {
-                    try throughputC(transport, size: size, count: n)
-                } swift: {
-                    try throughputSwift(transport, size: size, count: n)
+            for (shape, full) in shapes {
+                for form in Form.allCases {
+                    let n = count(full)
+                    let row = try compare(pairs: pairs) {
+                        try throughputC(transport, shape, count: n)
+                    } swift: {
+                        try throughputSwift(transport, shape, form, count: n)
+                    }
+                    report.throughput.append(.init(kind: "PUSH→PULL", transport: transport.label, frame: shape.description, handler: form.rawValue, messages: n, result: row))
+                    progress("throughput \(transport) \(shape), \(form)", row)
                 }
-                report.throughput.append(.init(kind: "PUSH→PULL", transport: transport.rawValue, size: size, messages: n, result: row))
-                progress("throughput \(transport) \(size) B", row)
             }
         }
         for transport in Transport.allCases {
             for (size, full) in [(16, 300_000), (1024, 100_000)] {
-                let n = count(full)
-                let row = try compare(pairs: pairs) {
-                    try fanoutC(transport, subscribers: 4, size: size, count: n)
-                } swift: {
-                    try fanoutSwift(transport, subscribers: 4, size: size, count: n)
+                for form in Form.allCases {
+                    let n = count(full)
+                    let row = try compare(pairs: pairs) {
+                        try fanoutC(transport, subscribers: 4, size: size, count: n)
+                    } swift: {
+                        try fanoutSwift(transport, form, subscribers: 4, size: size, count: n)
+                    }
+                    report.throughput.append(.init(kind: "PUB→4 SUB", transport: transport.label, frame: Shape.string(size).description, handler: form.rawValue, messages: n, result: row))
+                    progress("fan-out \(transport) \(size) B, \(form)", row)
                 }
-                report.throughput.append(.init(kind: "PUB→4 SUB", transport: transport.rawValue, size: size, messages: n, result: row))
-                progress("fan-out \(transport) \(size) B", row)
             }
+        }
+        for (shape, full) in [(Shape.string(16), 1_000_000), (.trade, 500_000)] {
+            let n = count(full)
+            let row = try compare(pairs: pairs) { try sendRateC(shape, count: n) } swift: { try sendRateSwift(shape, count: n) }
+            report.typedSends.append(.init(kind: "PUSH", transport: "inproc", frame: shape.description, handler: "typed send", messages: n, result: row))
+            progress("send \(shape)", row)
         }
         for size in [16, 1024] {
             let n = count(50_000)
@@ -96,7 +130,7 @@ struct ZBench: ParsableCommand {
         report.sending = .init(messages: sends, loopNanoseconds: Stats.median(loopCost) * 1e9,
                                taskNanoseconds: Stats.median(taskCost) * 1e9)
         let receives = count(200_000)
-        let handlerRate = try (0..<pairs).map { _ in try throughputSwift(.inproc, size: 16, count: receives) }
+        let handlerRate = try (0..<pairs).map { _ in try throughputSwift(.inproc, .string(16), .owned, count: receives) }
         let streamRate = try (0..<pairs).map { _ in try throughputStream(.inproc, size: 16, count: receives) }
         report.receiving = .init(messages: receives, handlerNanoseconds: 1e9 / Stats.median(handlerRate),
                                  streamNanoseconds: 1e9 / Stats.median(streamRate))
@@ -131,15 +165,35 @@ struct ZBench: ParsableCommand {
         if name == "request-task" { return Stats.percentile(try requestLatency(awaited: true, size: 16, count: count), 0.5) }
         // Messages per second into a streamed channel read by a task, 16 B over inproc.
         if name == "stream-inproc-16" { return try throughputStream(.inproc, size: 16, count: count) }
-        var parts = name.split(separator: "-").map(String.init)
-        guard parts.count >= 3, let size = Int(parts.removeLast()), let transport = Transport(rawValue: parts.removeLast())
-        else { throw BenchError("--single: expected <c|swift>-[fanout-]<tcp|inproc>-<size>, got \(name)") }
-        switch parts {
-        case ["c"]: return try throughputC(transport, size: size, count: count)
-        case ["swift"]: return try throughputSwift(transport, size: size, count: count)
-        case ["c", "fanout"]: return try fanoutC(transport, subscribers: 4, size: size, count: count)
-        case ["swift", "fanout"]: return try fanoutSwift(transport, subscribers: 4, size: size, count: count)
-        default: throw BenchError("--single: unknown case \(name)")
+        // <c|swift|borrowed>-[fanout-]<tcp|inproc>-<16|1024|…|trade|update>, send-<c|swift>-<shape>
+        let parts = name.split(separator: "-").map(String.init)
+        let usage = "--single: expected <c|swift|borrowed>-[fanout-]<tcp|inproc>-<size|trade|update> or send-<c|swift>-<size|trade>, got \(name)"
+        guard let shape = parts.last.flatMap(Shape.init(token:)) else { throw BenchError(usage) }
+        if parts.count == 3, parts[0] == "send" {
+            switch parts[1] {
+            case "c": return try sendRateC(shape, count: count)
+            case "swift": return try sendRateSwift(shape, count: count)
+            default: throw BenchError(usage)
+            }
+        }
+        guard parts.count >= 3, let transport = Transport(rawValue: parts[parts.count - 2]) else { throw BenchError(usage) }
+        let side = parts[0]
+        let fanout = parts.count == 4 && parts[1] == "fanout"
+        guard parts.count == 3 || fanout else { throw BenchError(usage) }
+        if fanout {
+            guard case .string(let size) = shape else { throw BenchError(usage) }
+            switch side {
+            case "c": return try fanoutC(transport, subscribers: 4, size: size, count: count)
+            case "swift": return try fanoutSwift(transport, .owned, subscribers: 4, size: size, count: count)
+            case "borrowed": return try fanoutSwift(transport, .borrowed, subscribers: 4, size: size, count: count)
+            default: throw BenchError(usage)
+            }
+        }
+        switch side {
+        case "c": return try throughputC(transport, shape, count: count)
+        case "swift": return try throughputSwift(transport, shape, .owned, count: count)
+        case "borrowed": return try throughputSwift(transport, shape, .borrowed, count: count)
+        default: throw BenchError(usage)
         }
     }
 
@@ -321,7 +375,7 @@ func memorySoak(checkpoints: [Int]) throws -> [MemoryRow] {
         try Bench.Sink(handlers: RSSSink(checkpoints: checkpoints, results: results), configuration: configuration)
     }
     let bound = try boundEndpoint(handle, Bench.Sink.Channel.input, "Sink")
-    let sender = try startSender(context, [bound], size: 16, count: checkpoints.last ?? 0, publish: false, hwm: 1000)
+    let sender = try startSender(context, [bound], sizes: [16], count: checkpoints.last ?? 0, publish: false, hwm: 1000)
     _ = handle.waitUntilFinished()
     _ = zb_join(sender)
     let rss = results.values.withLock { $0 }
@@ -371,7 +425,7 @@ func pythonThroughput(count: Int, cRate: Double?) throws -> PythonRow {
         return PythonRow(note: "skipped: pyzmq does not import (python3 -m pip install pyzmq)")
     }
     let context = try ZMQContext()
-    let sender = try startSender(context, [endpoint], size: 16, count: count, publish: false)
+    let sender = try startSender(context, [endpoint], sizes: [16], count: count, publish: false)
     let seconds = line().flatMap(Double.init)
     process.waitUntilExit()
     _ = zb_join(sender)

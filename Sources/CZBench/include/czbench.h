@@ -12,16 +12,24 @@
 extern "C" {
 #endif
 
+/// The most parts a benchmark message has.
+#define ZB_MAX_PARTS 8
+
 /// A load generator running on its own thread: a PUSH or XPUB sender, or a REP echo server.
 typedef struct zb_peer zb_peer;
 
-/// Starts a sender thread that connects to `endpoints` and sends `count` messages of `size`
-/// bytes. With `publish` 0 it is one PUSH socket; otherwise an XPUB that first waits until each
-/// endpoint's subscriber has subscribed (no slow-joiner loss), then publishes. `hwm` is its
-/// SNDHWM (0 = unlimited: the throughput runs measure the receiver, never a blocked sender).
-/// Returns NULL and sets errno on failure.
-zb_peer *zb_start_sender(void *ctx, const char *const *endpoints, int endpoint_count, size_t size,
-                         long count, int publish, int hwm);
+/// Starts a sender thread that connects to `endpoints` and sends `count` messages of `parts`
+/// parts, of `sizes[i]` bytes each (filled with 'x': valid ASCII for string frames). With
+/// `publish` 0 it is one PUSH socket; otherwise an XPUB that first waits until each endpoint's
+/// subscriber has subscribed (no slow-joiner loss), then publishes. `hwm` is its SNDHWM (0 =
+/// unlimited: the throughput runs measure the receiver, never a blocked sender). Returns NULL
+/// and sets errno on failure.
+zb_peer *zb_start_sender(void *ctx, const char *const *endpoints, int endpoint_count, const size_t *sizes,
+                         int parts, long count, int publish, int hwm);
+
+/// Sends `count` messages of `parts` parts (`sizes[i]` bytes each) on `socket` with zmq_send,
+/// as a C program sends from its own buffers. Returns the seconds it took, or -1.
+double zb_send_loop(void *socket, const size_t *sizes, int parts, long count);
 
 /// Starts a REP echo server that connects to `endpoint` and answers `count` requests; with
 /// `status` nonzero each reply starts with zgen's `ok` status frame (for a generated REQ).
@@ -34,8 +42,9 @@ int zb_join(zb_peer *peer);
 /// to `endpoint`; writes the bound endpoint into `bound`. Returns the socket or NULL.
 void *zb_open_receiver(void *ctx, const char *endpoint, int subscribe, char *bound, size_t bound_len);
 
-/// Receives `count` messages with zmq_msg_recv on `socket`, then closes it. Returns the seconds
-/// from the first message to the last, or a negative value on failure.
+/// Receives `count` messages (of any number of parts) with zmq_msg_recv on `socket`, reading
+/// each part's size and first byte, then closes it. Returns the seconds from the first message
+/// to the last, or a negative value on failure.
 double zb_run_receiver(void *socket, long count);
 
 /// Runs `count` receives on each of `sockets` (from zb_open_receiver), one thread each. Returns

@@ -167,6 +167,12 @@ public final class Daemon {
     /// buffers (``ReceivedFrames``, valid only during the call) instead of a `[Frame]` copy:
     /// the fastest path, used by generated daemons that decode straight into typed messages.
     @usableFromInline package func onReceiveBorrowed(_ channel: Int, _ handler: @escaping (ReceivedFrames) throws -> Void) {
+        onReceivedFrames(channel) { frames, _ in try handler(frames) }
+    }
+
+    /// ``onReceiveBorrowed(_:_:)`` whose handler gets the daemon too, so that it need not
+    /// capture it (no reference-count traffic per message).
+    @usableFromInline package func onReceivedFrames(_ channel: Int, _ handler: @escaping (ReceivedFrames, Daemon) throws -> Void) {
         receivingChannel(channel, "onReceiveBorrowed").handler = .receiveBorrowed(handler)
     }
 

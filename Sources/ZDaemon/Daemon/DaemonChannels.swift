@@ -60,6 +60,15 @@ extension Daemon {
         try send(frames, on: channel.rawValue)
     }
 
+    /// Sends a typed message on a channel, as ``send(_:on:)-([Frame],_)`` does. While the channel's
+    /// queue is empty and the socket takes it, the frames go straight from the message's values
+    /// to libzmq (``FrameMessage/sendFrames(to:)``): no `[Frame]` is built. Otherwise the message
+    /// is encoded and queued, or sent as a request on a REQ channel.
+    @inlinable
+    public func send(_ message: some FrameMessage, on channel: some DaemonChannel) throws {
+        try send(on: channel.rawValue, { try message.sendFrames(to: &$0) }, encoded: { try message.encodeFrames() })
+    }
+
     /// Sends `frames` to one peer of a ROUTER channel, in the envelope shape the peer used.
     @inlinable
     public func send(_ frames: [Frame], on channel: some DaemonChannel, to peer: RoutingID) throws {

@@ -27,8 +27,8 @@ extension Daemon {
         case .receiveBorrowed(let handler):
             // Frames stay in libzmq's buffers and the handler decodes them in place.
             return receiveLoop(channel, socket, limit: limit, receive: { try $0.receiveBorrowed(dontWait: true) }) { frames in
-                channel.counters.received += 1
-                do { try handler(frames) } catch { handlerFailed(channel, error) }
+                channel.counters.received &+= 1
+                do { try handler(frames, self) } catch { handlerFailed(channel, error) }
                 return true
             }
         case .receive(let handler):

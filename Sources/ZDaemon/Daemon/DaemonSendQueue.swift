@@ -22,6 +22,39 @@ extension Daemon {
         }
     }
 
+    /// The typed send: straight from the message's values (`write`) when the channel's socket
+    /// sends plain messages, nothing is queued and the socket takes the first frame now; else
+    /// the `encoded` frames go the way of ``send(_:on:)-(_,Int)``.
+    @usableFromInline package func send(
+        on channel: Int, _ write: (inout FrameSender) throws -> Void, encoded: () throws -> [Frame]
+    ) throws {
+        let channel = self.channel(channel, "send")
+        switch channel.spec.socket {
+        case .push, .pub, .dealer, .pair, .xpub, .xsub:
+            if channel.pendingCount == 0, let socket = channel.socket, let handle = socket.handle {
+                var out = FrameSender(handle: handle, name: socket.name)
+                do {
+                    try write(&out)
+                } catch {
+                    // e.g. a JSON frame that does not encode (before anything was sent)
+                    channel.counters.refused += 1
+                    throw error
+                }
+                if !out.started && !out.refused {
+                    throw ZDaemonError("send on \(channel.spec.name): a message needs at least one frame")
+                }
+                if !out.refused {
+                    socket.hasSent = true
+                    channel.counters.sent += 1
+                    return
+                }
+            }
+        default:
+            break
+        }
+        try send(encoded(), on: channel.index)
+    }
+
     /// Sends at once (a REP reply: the socket can always take it).
     func sendNow(_ frames: [Frame], on channel: Channel) throws {
         guard let socket = channel.socket else { throw ZDaemonError("channel \(channel.spec.name) is closed") }

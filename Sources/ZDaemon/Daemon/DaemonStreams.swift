@@ -13,7 +13,7 @@ extension Daemon {
             [weak handle] in _ = handle?.submit { daemon in daemon?.resumeReading(index) }
         }
         // unowned(unsafe): the handler is the channel's own, released at shutdown.
-        channel.handler = .receiveBorrowed { [unowned(unsafe) self, unowned(unsafe) channel] frames in
+        channel.handler = .receiveBorrowed { [unowned(unsafe) channel] frames, daemon in
             if channel.streamFull {
                 // Only at terminate, which reads what reached the process: the buffer stays
                 // bounded, and what it cannot take is counted (and logged once, at the end).
@@ -23,7 +23,7 @@ extension Daemon {
             }
             if !buffer.push(try decode(frames)) {
                 channel.streamFull = true
-                self.updateReading(channel)
+                daemon.updateReading(channel)
             }
         }
         handle.registerStream(buffer, channel: index, channelName: channel.spec.name)

@@ -107,6 +107,23 @@ public enum AllSockets {
                 FrameEncoder.double(self.precise),
             ]
         }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.string(self.text, more: true)
+            try out.bytes(self.blob, more: true)
+            try out.bool(self.flag, more: true)
+            try out.integer(self.i8, more: true)
+            try out.integer(self.i16, more: true)
+            try out.integer(self.i32, more: true)
+            try out.integer(self.i64, more: true)
+            try out.integer(self.u8, more: true)
+            try out.integer(self.u16, more: true)
+            try out.integer(self.u32, more: true)
+            try out.integer(self.u64, more: true)
+            try out.float(self.ratio, more: true)
+            try out.double(self.precise, more: false)
+        }
     }
 
     /// A JSON payload and any number of tags.
@@ -146,6 +163,15 @@ public enum AllSockets {
             }
             return frames
         }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            let encodedPayload = try FrameEncoder.json(self.payload)
+            try out.frame(encodedPayload, more: !self.tags.isEmpty)
+            for (index, item) in self.tags.enumerated() {
+                try out.string(item, more: index < self.tags.count - 1)
+            }
+        }
     }
 
     /// The `Chunks` message.
@@ -179,6 +205,13 @@ public enum AllSockets {
             }
             return frames
         }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            for (index, item) in self.chunks.enumerated() {
+                try out.bytes(item, more: index < self.chunks.count - 1)
+            }
+        }
     }
 
     /// The `Question` message.
@@ -201,6 +234,11 @@ public enum AllSockets {
         /// The frames to send, in order.
         public func encodeFrames() -> [Frame] {
             [FrameEncoder.integer(self.number)]
+        }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.integer(self.number, more: false)
         }
     }
 
@@ -233,6 +271,12 @@ public enum AllSockets {
                 FrameEncoder.integer(self.square),
             ]
         }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.integer(self.number, more: true)
+            try out.integer(self.square, more: false)
+        }
     }
 
     /// The `Subscription` message.
@@ -255,6 +299,11 @@ public enum AllSockets {
         /// The frames to send, in order.
         public func encodeFrames() -> [Frame] {
             [FrameEncoder.bytes(self.raw)]
+        }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.bytes(self.raw, more: false)
         }
     }
 
@@ -344,17 +393,17 @@ public enum AllSockets {
 
         /// Sends a `Scalars` on `scalars` (PUSH, binds inproc://all-scalars).
         public func sendScalars(_ message: Scalars) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.scalars)
+            try daemon.send(message, on: Channel.scalars)
         }
 
         /// Sends a `Tagged` on `tagged` (PUB, binds inproc://all-tagged).
         public func sendTagged(_ message: Tagged) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.tagged)
+            try daemon.send(message, on: Channel.tagged)
         }
 
         /// Sends a `Chunks` on `chunks` (XPUB, binds inproc://all-chunks).
         public func sendChunks(_ message: Chunks) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.chunks)
+            try daemon.send(message, on: Channel.chunks)
         }
 
         /// Replies a `Question` on `routed` (ROUTER, binds inproc://all-routed) to `peer`, in the envelope shape it
@@ -367,7 +416,7 @@ public enum AllSockets {
         ///
         /// Sends a `Scalars` on `peer` (PAIR, binds inproc://all-peer).
         public func sendPeer(_ message: Scalars) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.peer)
+            try daemon.send(message, on: Channel.peer)
         }
     }
 
@@ -453,23 +502,23 @@ public enum AllSockets {
         ///
         /// Sends a `Subscription` on `chunks` (XSUB, connects inproc://all-chunks).
         public func sendChunks(_ message: Subscription) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.chunks)
+            try daemon.send(message, on: Channel.chunks)
         }
 
         /// Sends a `Question` on `questions` (REQ, connects inproc://all-answers). Throws if the previous request has
         /// not been answered yet.
         public func sendQuestions(_ message: Question) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.questions)
+            try daemon.send(message, on: Channel.questions)
         }
 
         /// Sends a `Question` on `routed` (DEALER, connects inproc://all-routed).
         public func sendRouted(_ message: Question) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.routed)
+            try daemon.send(message, on: Channel.routed)
         }
 
         /// Sends a `Scalars` on `peer` (PAIR, connects inproc://all-peer).
         public func sendPeer(_ message: Scalars) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.peer)
+            try daemon.send(message, on: Channel.peer)
         }
     }
 }

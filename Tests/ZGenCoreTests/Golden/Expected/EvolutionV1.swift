@@ -41,6 +41,12 @@ public enum EvolutionV1 {
                 FrameEncoder.string(self.text),
             ]
         }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.integer(self.id, more: true)
+            try out.string(self.text, more: false)
+        }
     }
 
     /// The `Producer` daemon.
@@ -70,7 +76,7 @@ public enum EvolutionV1 {
 
         /// Sends a `Job` on `jobs` (PUSH, binds inproc://evolution-jobs).
         public func sendJobs(_ message: Job) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.jobs)
+            try daemon.send(message, on: Channel.jobs)
         }
     }
 

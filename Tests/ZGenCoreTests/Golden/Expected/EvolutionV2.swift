@@ -53,6 +53,14 @@ public enum EvolutionV2 {
                 FrameEncoder.string(self.owner),
             ]
         }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.integer(self.id, more: true)
+            try out.string(self.body, more: true)
+            try out.integer(self.priority, more: true)
+            try out.string(self.owner, more: false)
+        }
     }
 
     /// What `Consumer` does with what it receives: conform a class of yours. Every receiving channel
@@ -118,7 +126,7 @@ public enum EvolutionV2 {
 
         /// Sends a `Job` on `jobs` (PUSH, binds inproc://evolution-jobs).
         public func sendJobs(_ message: Job) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.jobs)
+            try daemon.send(message, on: Channel.jobs)
         }
     }
 }

@@ -91,6 +91,21 @@ public enum Keywords {
             }
             return frames
         }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.string(self.`class`, more: true)
+            try out.integer(self.self_, more: true)
+            try out.bool(self.`default`, more: true)
+            try out.bytes(self.`init`, more: true)
+            try out.double(self.type, more: true)
+            try out.integer(self.frameName, more: true)
+            try out.string(self._2nd, more: true)
+            try out.string(self.frames, more: !self.reader.isEmpty)
+            for (index, item) in self.reader.enumerated() {
+                try out.string(item, more: index < self.reader.count - 1)
+            }
+        }
     }
 
     /// The `default-message` message.
@@ -121,6 +136,12 @@ public enum Keywords {
                 FrameEncoder.string(self.`in`),
                 FrameEncoder.bool(self.encodeFrames_),
             ]
+        }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.string(self.`in`, more: true)
+            try out.bool(self.encodeFrames_, more: false)
         }
     }
 
@@ -199,17 +220,17 @@ public enum Keywords {
 
         /// Sends a `DefaultMessage` on `Type` (PAIR, binds inproc://kw-type).
         public func sendType(_ message: DefaultMessage) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.type)
+            try daemon.send(message, on: Channel.type)
         }
 
         /// Sends a `DefaultMessage` on `default` (DEALER, connects inproc://kw-default).
         public func sendDefault(_ message: DefaultMessage) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.`default`)
+            try daemon.send(message, on: Channel.`default`)
         }
 
         /// Sends a `DefaultMessage` on `init` (PUSH, connects inproc://kw-init).
         public func sendInit(_ message: DefaultMessage) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.init_)
+            try daemon.send(message, on: Channel.init_)
         }
 
         /// Replies a `DefaultMessage` on `job-queue` (ROUTER, binds inproc://kw-job-queue) to `peer`, in the envelope
@@ -290,17 +311,17 @@ public enum Keywords {
 
         /// Sends a `Class` on `class` (PUSH, connects inproc://kw-class).
         public func sendClass(_ message: Class) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.`class`)
+            try daemon.send(message, on: Channel.`class`)
         }
 
         /// Sends a `Class` on `self` (PUB, binds inproc://kw-self).
         public func sendSelf(_ message: Class) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.self_)
+            try daemon.send(message, on: Channel.self_)
         }
 
         /// Sends a `DefaultMessage` on `Type` (PAIR, connects inproc://kw-type).
         public func sendType(_ message: DefaultMessage) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.type)
+            try daemon.send(message, on: Channel.type)
         }
 
         /// Replies a `DefaultMessage` on `default` (ROUTER, binds inproc://kw-default) to `peer`, in the envelope shape
@@ -311,13 +332,13 @@ public enum Keywords {
 
         /// Sends a `DefaultMessage` on `job-queue` (DEALER, connects inproc://kw-job-queue).
         public func sendJobQueue(_ message: DefaultMessage) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.jobQueue)
+            try daemon.send(message, on: Channel.jobQueue)
         }
 
         /// Sends a `DefaultMessage` on `9lives` (REQ, connects inproc://kw-9lives). Throws if the previous request has
         /// not been answered yet.
         public func send9lives(_ message: DefaultMessage) throws {
-            try daemon.send(message.encodeFrames(), on: Channel._9lives)
+            try daemon.send(message, on: Channel._9lives)
         }
     }
 }

@@ -55,6 +55,15 @@ public enum Pipeline {
             }
             return frames
         }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.integer(self.sequence, more: true)
+            try out.bytes(self.body, more: !self.labels.isEmpty)
+            for (index, item) in self.labels.enumerated() {
+                try out.string(item, more: index < self.labels.count - 1)
+            }
+        }
     }
 
     /// The `Producer` daemon.
@@ -91,7 +100,7 @@ public enum Pipeline {
 
         /// Sends an `Item` on `out` (PUSH, binds tcp://*:7101, ipc:///tmp/zgen-pipeline-producer).
         public func sendOut(_ message: Item) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.out)
+            try daemon.send(message, on: Channel.out)
         }
     }
 
@@ -141,7 +150,7 @@ public enum Pipeline {
 
         /// Sends an `Item` on `output` (PUSH, binds tcp://127.0.0.1:7102).
         public func sendOutput(_ message: Item) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.output)
+            try daemon.send(message, on: Channel.output)
         }
     }
 

@@ -33,6 +33,11 @@ public enum Pricing {
         public func encodeFrames() -> [Frame] {
             [FrameEncoder.string(self.symbol)]
         }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.string(self.symbol, more: false)
+        }
     }
 
     /// The `Quote` message.
@@ -64,6 +69,12 @@ public enum Pricing {
                 FrameEncoder.double(self.price),
             ]
         }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.string(self.symbol, more: true)
+            try out.double(self.price, more: false)
+        }
     }
 
     /// Why there is no price.
@@ -87,6 +98,11 @@ public enum Pricing {
         /// The frames to send, in order.
         public func encodeFrames() -> [Frame] {
             [FrameEncoder.string(self.reason)]
+        }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.string(self.reason, more: false)
         }
     }
 
@@ -209,7 +225,7 @@ public enum Pricing {
         /// Sends a `QuoteRequest` on `desk` (REQ, connects inproc://pricing-desk). Throws if the previous request has
         /// not been answered yet.
         public func sendDesk(_ message: QuoteRequest) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.desk)
+            try daemon.send(message, on: Channel.desk)
         }
     }
 }

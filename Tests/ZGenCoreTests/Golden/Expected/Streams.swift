@@ -40,6 +40,12 @@ public enum Streams {
                 FrameEncoder.string(self.body),
             ]
         }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.integer(self.sequence, more: true)
+            try out.string(self.body, more: false)
+        }
     }
 
     /// The `Notice` message.
@@ -62,6 +68,11 @@ public enum Streams {
         /// The frames to send, in order.
         public func encodeFrames() -> [Frame] {
             [FrameEncoder.string(self.text)]
+        }
+
+        /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
+        public func sendFrames(to out: inout FrameSender) throws {
+            try out.string(self.text, more: false)
         }
     }
 
@@ -95,12 +106,12 @@ public enum Streams {
 
         /// Sends a `Job` on `jobs` (PUSH, binds inproc://streams-jobs).
         public func sendJobs(_ message: Job) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.jobs)
+            try daemon.send(message, on: Channel.jobs)
         }
 
         /// Sends a `Notice` on `notices` (PUB, binds inproc://streams-notices).
         public func sendNotices(_ message: Notice) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.notices)
+            try daemon.send(message, on: Channel.notices)
         }
     }
 
@@ -151,7 +162,7 @@ public enum Streams {
 
         /// Sends a `Notice` on `control` (PAIR, binds inproc://streams-control).
         public func sendControl(_ message: Notice) throws {
-            try daemon.send(message.encodeFrames(), on: Channel.control)
+            try daemon.send(message, on: Channel.control)
         }
     }
 
