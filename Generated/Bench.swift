@@ -324,7 +324,8 @@ public enum Bench {
     /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
     public protocol BorrowingUpdateSinkHandlers: AnyObject {
         /// Receives an `Update` on `input` (PULL, binds tcp://127.0.0.1:*), its fields read in place from the receive
-        /// buffer: `topic`, `body` are valid during this call only (`String(copying:)` keeps a copy).
+        /// buffer: `topic` and `body` are valid during this call only (`String(copying:)` or `copiedBytes` keeps a
+        /// copy).
         func onInput(topic: UTF8Span, body: Span<UInt8>, daemon: BorrowingUpdateSink) throws
     }
 

@@ -31,8 +31,10 @@ struct CompileCheckTests {
         let scratch = try ScratchDirectory(prefix: "zgen-compile-check")
         let file = URL(fileURLWithPath: scratch.file(fileName))
         try source.write(to: file, atomically: true, encoding: .utf8)
+        // `-typecheck` stops before SIL's diagnostics (lifetimes): a flag asking for SIL replaces it.
+        let mode = flags.contains("-emit-sil") ? [] : ["-typecheck"]
         return try runTool(URL(fileURLWithPath: Self.swiftc()),
-                           ["-typecheck", "-swift-version", "6"] + flags + ["-I", modules.path,
+                           mode + ["-swift-version", "6"] + flags + ["-I", modules.path,
                             "-I", Self.repository.appendingPathComponent("Sources/CZeroMQ").path, file.path])
     }
 
@@ -162,6 +164,40 @@ struct CompileCheckTests {
         let check = try typecheck(block.replacingOccurrences(of: "import Generated\n", with: "") + "\n" + Self.generated() + helpers,
                                   flags: ["-parse-as-library"])  // `@main`, as in an executable target
         #expect(check.status == 0, "\(check.output)")
+    }
+
+    static func borrowedGolden() throws -> String {
+        try String(contentsOf: repository.appendingPathComponent("Tests/ZGenCoreTests/Golden/Expected/Borrowed.swift"), encoding: .utf8)
+    }
+
+    /// User handlers for the golden `Borrowed.Desk`, with `quotesBody` in the borrowed quote handler.
+    static func deskHandlers(_ quotesBody: String, members: String = "") -> String {
+        """
+
+        final class Handlers: Borrowed.DeskHandlers {
+            var symbols: [String] = []
+            \(members)
+            func onQuotes(id: UInt64, symbol: UTF8Span, price: Double, live: Bool, venue: UTF8Span, size: UInt32, daemon: Borrowed.Desk) throws {
+                \(quotesBody)
+            }
+            func take(topic: UTF8Span, body: Span<UInt8>, meta: [String: Int], daemon: Borrowed.Desk) throws {}
+            func onOwned(_ message: Borrowed.Quote, daemon: Borrowed.Desk) throws {}
+        }
+        """
+    }
+
+    @Test("a borrowed field cannot outlive its handler call: keeping a UTF8Span does not compile, a copy does")
+    func borrowedFieldsCannotEscape() throws {
+        let copy = try typecheck(Self.borrowedGolden() + Self.deskHandlers("symbols.append(String(copying: symbol))"))
+        #expect(copy.status == 0, "\(copy.output)")
+        let stored = try typecheck(Self.borrowedGolden() + Self.deskHandlers("kept = symbol", members: "var kept: UTF8Span?"))
+        #expect(stored.status != 0)
+        #expect(stored.output.contains("UTF8Span"), "\(stored.output)")
+        // Captured by an escaping closure: SIL's lifetime check refuses it (so this one builds SIL).
+        let captured = try typecheck(Self.borrowedGolden() + Self.deskHandlers("later = { _ = symbol.count }", members: "var later: (() -> Void)?"),
+                                     flags: ["-emit-sil", "-o", "/dev/null"])
+        #expect(captured.status != 0)
+        #expect(captured.output.contains("escap") || captured.output.contains("lifetime"), "\(captured.output)")
     }
 
     @Test("README's request schema snippet shows the golden schema's channels as they are")

@@ -127,11 +127,12 @@ public enum Borrowed {
     /// has a requirement here, so a missing handler is a compile error. Handlers run on the daemon's loop.
     public protocol DeskHandlers: AnyObject {
         /// Receives a `Quote` on `quotes` (PULL, binds inproc://borrowed-quotes), its fields read in place from the
-        /// receive buffer: `symbol`, `venue` are valid during this call only (`String(copying:)` keeps a copy).
+        /// receive buffer: `symbol` and `venue` are valid during this call only (`String(copying:)` keeps a copy).
         func onQuotes(id: UInt64, symbol: UTF8Span, price: Double, live: Bool, venue: UTF8Span, size: UInt32, daemon: Desk) throws
 
         /// Receives a `Blob` on `blobs` (SUB, binds inproc://borrowed-blobs), its fields read in place from the receive
-        /// buffer: `topic`, `body` are valid during this call only (`String(copying:)` keeps a copy).
+        /// buffer: `topic` and `body` are valid during this call only (`String(copying:)` or `copiedBytes` keeps a
+        /// copy).
         func take(topic: UTF8Span, body: Span<UInt8>, meta: [String: Int], daemon: Desk) throws
 
         /// Receives a `Quote` on `owned` (PULL, binds inproc://borrowed-owned).
