@@ -29,14 +29,10 @@ public enum Bench {
         }
 
         /// The frames to send, in order.
-        public func encodeFrames() -> [Frame] {
-            [FrameEncoder.string(self.text)]
-        }
+        public func encodeFrames() -> [Frame] { [FrameEncoder.string(self.text)] }
 
         /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
-        public func sendFrames(to out: inout FrameSender) throws {
-            try out.string(self.text, more: false)
-        }
+        public func sendFrames(to out: inout FrameSender) throws { try out.string(self.text, more: false) }
     }
 
     /// A message of several fixed-width frames plus a short string, as a trading feed sends.

@@ -29,14 +29,10 @@ public enum MyZmq {
         }
 
         /// The frames to send, in order.
-        public func encodeFrames() -> [Frame] {
-            [FrameEncoder.string(self.text)]
-        }
+        public func encodeFrames() -> [Frame] { [FrameEncoder.string(self.text)] }
 
         /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
-        public func sendFrames(to out: inout FrameSender) throws {
-            try out.string(self.text, more: false)
-        }
+        public func sendFrames(to out: inout FrameSender) throws { try out.string(self.text, more: false) }
     }
 
     /// Counts messages every 2 seconds: odd ones go out as jobs, even ones as broadcasts.

@@ -148,6 +148,9 @@ struct Renderer {
     /// The `ZDaemonAPIVersion_N` the generated code names (the runtime defines it).
     static let runtimeAPIVersion = 2
 
+    /// Whether `text` fits in 120 columns at the current indent.
+    func fitsOneLine(_ text: String) -> Bool { indent * 4 + text.count <= 120 }
+
     /// Writes `head(arguments)` on one line when it fits in 120 columns, else one argument a line.
     /// With `compact`, the arguments go on one continuation line when that fits.
     private mutating func call(_ head: String, _ arguments: [String], suffix: String = "", compact: Bool = false) {
@@ -268,7 +271,15 @@ struct Renderer {
             r.line()
             let throwing = message.frames.contains { $0.type == .json }
             r.doc("The frames to send, in order.")
-            r.block("\(r.a)func encodeFrames()\(throwing ? " throws" : "") -> [Frame]") { r in
+            let opener = "\(r.a)func encodeFrames()\(throwing ? " throws" : "") -> [Frame]"
+            if message.frames.count == 1, let frame = message.frames.first, !frame.repeated,
+               r.fitsOneLine("\(opener) { [\(Self.encodeCall(frame, "self.\(Identifiers.escaped(frame.propertyName))"))] }") {
+                r.line("\(opener) { [\(Self.encodeCall(frame, "self.\(Identifiers.escaped(frame.propertyName))"))] }")
+                r.line()
+                r.renderSendFrames(message)
+                return
+            }
+            r.block(opener) { r in
                 if let last = message.frames.last, last.repeated {
                     let fixed = message.frames.dropLast()
                     let lastName = Identifiers.escaped(last.propertyName)
@@ -315,7 +326,15 @@ struct Renderer {
     /// that a failure sends nothing.
     mutating func renderSendFrames(_ message: Message) {
         doc("Writes the frames straight to the socket, in order: what a send does while nothing is queued.")
-        block("\(a)func sendFrames(to out: inout FrameSender) throws") { r in
+        let opener = "\(a)func sendFrames(to out: inout FrameSender) throws"
+        if message.frames.count == 1, let frame = message.frames.first, !frame.repeated, frame.type != .json {
+            let single = "\(opener) { try \(Self.sendCall(frame, "self.\(Identifiers.escaped(frame.propertyName))", more: "false")) }"
+            if fitsOneLine(single) {
+                line(single)
+                return
+            }
+        }
+        block(opener) { r in
             var values: [String] = []
             for frame in message.frames {
                 let property = "self.\(Identifiers.escaped(frame.propertyName))"

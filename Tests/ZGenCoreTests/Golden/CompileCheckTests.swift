@@ -200,6 +200,13 @@ struct CompileCheckTests {
         #expect(captured.output.contains("escap") || captured.output.contains("lifetime"), "\(captured.output)")
     }
 
+    @Test("README's borrowed-handler example type-checks verbatim against the generated Borrowed")
+    func readmeBorrowedExample() throws {
+        let block = try Self.readmeBlock(after: "### Borrowed handlers", containing: "final class Desk: Borrowed.DeskHandlers")
+        let check = try typecheck(Self.borrowedGolden() + "\n" + block)
+        #expect(check.status == 0, "\(check.output)")
+    }
+
     @Test("README's request schema snippet shows the golden schema's channels as they are")
     func readmeRequestSchemaSnippet() throws {
         let readme = try String(contentsOf: Self.repository.appendingPathComponent("README.md"), encoding: .utf8)

@@ -232,14 +232,10 @@ public enum AllSockets {
         }
 
         /// The frames to send, in order.
-        public func encodeFrames() -> [Frame] {
-            [FrameEncoder.integer(self.number)]
-        }
+        public func encodeFrames() -> [Frame] { [FrameEncoder.integer(self.number)] }
 
         /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
-        public func sendFrames(to out: inout FrameSender) throws {
-            try out.integer(self.number, more: false)
-        }
+        public func sendFrames(to out: inout FrameSender) throws { try out.integer(self.number, more: false) }
     }
 
     /// The `Answer` message.
@@ -297,14 +293,10 @@ public enum AllSockets {
         }
 
         /// The frames to send, in order.
-        public func encodeFrames() -> [Frame] {
-            [FrameEncoder.bytes(self.raw)]
-        }
+        public func encodeFrames() -> [Frame] { [FrameEncoder.bytes(self.raw)] }
 
         /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
-        public func sendFrames(to out: inout FrameSender) throws {
-            try out.bytes(self.raw, more: false)
-        }
+        public func sendFrames(to out: inout FrameSender) throws { try out.bytes(self.raw, more: false) }
     }
 
     /// What `Hub` does with what it receives: conform a class of yours. Every receiving channel

@@ -30,14 +30,10 @@ public enum Pricing {
         }
 
         /// The frames to send, in order.
-        public func encodeFrames() -> [Frame] {
-            [FrameEncoder.string(self.symbol)]
-        }
+        public func encodeFrames() -> [Frame] { [FrameEncoder.string(self.symbol)] }
 
         /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
-        public func sendFrames(to out: inout FrameSender) throws {
-            try out.string(self.symbol, more: false)
-        }
+        public func sendFrames(to out: inout FrameSender) throws { try out.string(self.symbol, more: false) }
     }
 
     /// The `Quote` message.
@@ -96,14 +92,10 @@ public enum Pricing {
         }
 
         /// The frames to send, in order.
-        public func encodeFrames() -> [Frame] {
-            [FrameEncoder.string(self.reason)]
-        }
+        public func encodeFrames() -> [Frame] { [FrameEncoder.string(self.reason)] }
 
         /// Writes the frames straight to the socket, in order: what a send does while nothing is queued.
-        public func sendFrames(to out: inout FrameSender) throws {
-            try out.string(self.reason, more: false)
-        }
+        public func sendFrames(to out: inout FrameSender) throws { try out.string(self.reason, more: false) }
     }
 
     /// The `Broker` daemon.
