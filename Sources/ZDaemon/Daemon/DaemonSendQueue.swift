@@ -28,11 +28,14 @@ extension Daemon {
     @usableFromInline package func send(
         on channel: Int, _ write: (inout FrameSender) throws -> Void, encoded: () throws -> [Frame]
     ) throws {
-        let channel = self.channel(channel, "send")
+        // unowned(unsafe): the daemon owns its channels and their sockets for this whole call; no
+        // reference counting per message.
+        unowned(unsafe) let channel = self.channel(channel, "send")
         switch channel.spec.socket {
         case .push, .pub, .dealer, .pair, .xpub, .xsub:
-            if channel.pendingCount == 0, let socket = channel.socket, let handle = socket.handle {
-                var out = FrameSender(handle: handle, name: socket.name)
+            if channel.pendingCount == 0, let open = channel.socket, let handle = open.handle {
+                unowned(unsafe) let socket = open
+                var out = FrameSender(handle: handle, socket: socket)
                 do {
                     try write(&out)
                 } catch {
