@@ -191,15 +191,8 @@ func sendCost(fromTask: Bool, count: Int) throws -> Double {
             done.signal()
         }
     } else {
-        let handle = try DaemonThread.start(name: "zbench-source") {
-            let source = try Bench.Source(configuration: configuration)
-            source.onStart { source in
-                let begin = zb_now()
-                for _ in 0..<count { try source.sendOutput(payload) }
-                outcome.set(zb_now() - begin)
-                source.terminate()
-            }
-            return source
+        let handle = try startTimedSends("zbench-source", outcome: outcome) { try Bench.Source(configuration: configuration) } sends: { source in
+            for _ in 0..<count { try source.sendOutput(payload) }
         }
         // A GCD thread, not the cooperative pool, waits for the run; this thread reads the sink.
         DispatchQueue.global().async {

@@ -340,28 +340,14 @@ func sendRateSwift(_ shape: Shape, count: Int) throws -> Double {
     case .trade:
         let configuration = quietConfiguration(Bench.TradeSource.self, context: context, overrides: [.output: override])
         let trade = Bench.Trade(id: 42, symbol: String(repeating: "x", count: 16), price: 101.25)
-        handle = try DaemonThread.start(name: "zbench-trade-source") {
-            let source = try Bench.TradeSource(configuration: configuration)
-            source.onStart { source in
-                let begin = zb_now()
-                for _ in 0..<count { try source.sendOutput(trade) }
-                outcome.set(zb_now() - begin)
-                source.terminate()
-            }
-            return source
+        handle = try startTimedSends("zbench-trade-source", outcome: outcome) { try Bench.TradeSource(configuration: configuration) } sends: { source in
+            for _ in 0..<count { try source.sendOutput(trade) }
         }
     default:
         let configuration = quietConfiguration(Bench.Source.self, context: context, overrides: [.output: override])
         let payload = Bench.Payload(text: String(repeating: "x", count: shape.sizes[0]))
-        handle = try DaemonThread.start(name: "zbench-source") {
-            let source = try Bench.Source(configuration: configuration)
-            source.onStart { source in
-                let begin = zb_now()
-                for _ in 0..<count { try source.sendOutput(payload) }
-                outcome.set(zb_now() - begin)
-                source.terminate()
-            }
-            return source
+        handle = try startTimedSends("zbench-source", outcome: outcome) { try Bench.Source(configuration: configuration) } sends: { source in
+            for _ in 0..<count { try source.sendOutput(payload) }
         }
     }
     handle.waitUntilFinished()
@@ -369,4 +355,21 @@ func sendRateSwift(_ shape: Shape, count: Int) throws -> Double {
         throw BenchError("Swift send run failed: \(handle.error.map { "\($0)" } ?? "no result")")
     }
     return Double(count) / seconds
+}
+
+/// Starts `make`'s daemon on a thread of its own; its start hook runs `sends` on the loop, puts
+/// the seconds it took into `outcome`, and terminates the daemon.
+func startTimedSends<D: TypedDaemon & DaemonHosting>(
+    _ name: String, outcome: Outcome, make: @escaping @Sendable () throws -> D, sends: @escaping @Sendable (D) throws -> Void
+) throws -> DaemonHandle {
+    try DaemonThread.start(name: name) {
+        let source = try make()
+        source.onStart { source in
+            let begin = zb_now()
+            try sends(source)
+            outcome.set(zb_now() - begin)
+            source.terminate()
+        }
+        return source
+    }
 }
