@@ -144,6 +144,7 @@ public enum Bench {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(handlers: some SinkHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onMessage(.input) { try handlers.onInput($0, daemon: $1) }
@@ -180,6 +181,7 @@ public enum Bench {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(
             handlers: some BorrowingSinkHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
@@ -222,6 +224,7 @@ public enum Bench {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(
             handlers: some TradeSinkHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
@@ -260,6 +263,7 @@ public enum Bench {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(
             handlers: some BorrowingTradeSinkHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
@@ -308,6 +312,7 @@ public enum Bench {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(
             handlers: some UpdateSinkHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
@@ -347,6 +352,7 @@ public enum Bench {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(
             handlers: some BorrowingUpdateSinkHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
@@ -426,6 +432,7 @@ public enum Bench {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(
             handlers: some SubscriberHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
@@ -471,6 +478,7 @@ public enum Bench {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(
             handlers: some BorrowingSubscriberHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
@@ -626,6 +634,7 @@ public enum Bench {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(handlers: some ServerHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onCall(.calls) { try handlers.onCalls($0, reply: $1, daemon: $2) }
@@ -661,6 +670,7 @@ public enum Bench {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(
             handlers: some RequesterHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {

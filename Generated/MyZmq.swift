@@ -108,6 +108,7 @@ public enum MyZmq {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(
             handlers: some MyWorkerHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {

@@ -375,6 +375,7 @@ public enum AllSockets {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(handlers: some HubHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onMessage(.chunks) { try handlers.onChunks($0, daemon: $1) }
@@ -480,6 +481,7 @@ public enum AllSockets {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(handlers: some SpokeHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onMessage(.scalars) { try handlers.onScalars($0, daemon: $1) }

@@ -172,6 +172,7 @@ public enum Borrowed {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(handlers: some DeskHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onFrames(.quotes) { received, runtime in

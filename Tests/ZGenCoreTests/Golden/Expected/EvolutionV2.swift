@@ -91,6 +91,7 @@ public enum EvolutionV2 {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(
             handlers: some ConsumerHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {

@@ -143,6 +143,7 @@ public enum Pipeline {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(handlers: some StageHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onMessage(.input) { try handlers.forward($0, daemon: $1) }
@@ -185,6 +186,7 @@ public enum Pipeline {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(
             handlers: some ConsumerHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {

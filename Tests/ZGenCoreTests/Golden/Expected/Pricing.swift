@@ -173,6 +173,7 @@ public enum Pricing {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(handlers: some PricerHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onCall(.quotes) { try handlers.onQuotes($0, reply: $1, daemon: $2) }
@@ -209,6 +210,7 @@ public enum Pricing {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(handlers: some DeskHandlers, configuration: DaemonConfiguration = DaemonConfiguration()) throws {
             self.init(wrapping: try Daemon(spec: Self.spec, configuration: configuration))
             onReply(.desk) { try handlers.onDesk($0, daemon: $1) }

@@ -147,6 +147,7 @@ public enum Streams {
         public init(wrapping daemon: Daemon) { self.daemon = daemon }
 
         /// Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.
+        @inlinable
         public init(
             handlers: some CollectorHandlers, configuration: DaemonConfiguration = DaemonConfiguration()
         ) throws {
