@@ -101,6 +101,9 @@ struct TypedDaemonTests {
         for sequence in 1...5 { try feeder.send(Pipeline.Item(sequence: UInt64(sequence), body: [], labels: []).encodeFrames()) }
         #expect(eventually { order.all.count == 5 })  // all five handled and forwarded
         handle.terminate()
+        // Read nothing until the hook has run: reading earlier would make room in the socket, and
+        // the queue could drain before the hook's send (then the test would show nothing).
+        #expect(eventually { order.all.last == "hook" })
         // Read everything while the stage flushes (its linger is 10 s).
         var received: [UInt64] = []
         while received.count < 6, try sink.poll(.readable, timeout: .seconds(10)).contains(.readable) {
