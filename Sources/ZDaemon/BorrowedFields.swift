@@ -29,6 +29,14 @@ extension ReceivedFrames {
         FrameDecodingError(message: String(describing: type), frame: name, index: index, reason: reason)
     }
 
+    /// Frame `index`'s bytes; an index past the message is a programming error (the generated
+    /// wiring checks the count first, so the check folds away there).
+    @inlinable @inline(__always)
+    func frame(_ index: Int) -> UnsafeRawBufferPointer {
+        precondition(index >= 0 && index < count, "frame index \(index) out of range 0..<\(count)")
+        return base[index]
+    }
+
     @usableFromInline func wrongWidth(_ type: any FrameMessage.Type, _ name: String, _ index: Int, _ width: Int) -> FrameDecodingError {
         malformed(type, name, index, "expected \(width) bytes, got \(base[index].count)")
     }
@@ -37,7 +45,7 @@ extension ReceivedFrames {
     /// width, read in place.
     @inlinable @inline(__always)
     public func integer<T: FixedWidthInteger>(_ index: Int, _ name: String, of type: any FrameMessage.Type, as _: T.Type) throws -> T {
-        let raw = base[index]
+        let raw = frame(index)
         guard raw.count == MemoryLayout<T>.size, let start = raw.baseAddress else {
             throw wrongWidth(type, name, index, MemoryLayout<T>.size)
         }
@@ -71,7 +79,7 @@ extension ReceivedFrames {
     @inlinable @inline(__always)
     public func withString<R>(_ index: Int, _ name: String, of type: any FrameMessage.Type,
                               _ body: (UTF8Span) throws -> R) throws -> R {
-        let bytes = base[index].assumingMemoryBound(to: UInt8.self)
+        let bytes = frame(index).assumingMemoryBound(to: UInt8.self)
         // Text is mostly ASCII: 8 bytes per step decide that, and only other text goes through
         // the full validation. One call of `body`, so that the optimiser inlines it.
         let text: UTF8Span
@@ -96,7 +104,7 @@ extension ReceivedFrames {
     /// `body` only: `copiedBytes` keeps a copy).
     @inlinable @inline(__always)
     public func withBytes<R>(_ index: Int, _ body: (Span<UInt8>) throws -> R) rethrows -> R {
-        try body(base[index].assumingMemoryBound(to: UInt8.self).span)
+        try body(frame(index).assumingMemoryBound(to: UInt8.self).span)
     }
 
     /// Frame `index` as JSON decoded to `T` (an owned value: decoding copies anyway).
@@ -108,7 +116,8 @@ extension ReceivedFrames {
 
 extension ReceivedFrames {
     @usableFromInline func decodeJSON<T: Decodable>(_ index: Int, _ name: String, of type: any FrameMessage.Type, as _: T.Type) throws -> T {
-        var reader = FrameReader(self, message: String(describing: type))
+        precondition(index >= 0 && index < count, "frame index \(index) out of range 0..<\(count)")
+        var reader = FrameReader(self, type: type)
         reader.position = index
         return try reader.json(name, as: T.self)
     }

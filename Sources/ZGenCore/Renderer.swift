@@ -613,9 +613,10 @@ struct Renderer {
             if receives {
                 r.line()
                 r.doc("Creates the daemon and wires each receiving channel to its handler; `run()` opens the channels.")
-                // Inlinable: a caller in another module specialises it for its handlers' type, so
-                // that the per-message wiring below is inlined rather than called generically.
-                r.line("@inlinable")
+                // Inlinable (public code only: an inlinable body may use only public symbols): a
+                // caller in another module specialises it for its handlers' type, so that the
+                // per-message wiring below is inlined rather than called generically.
+                if r.access == .public { r.line("@inlinable") }
                 let parameters = "handlers: some \(Naming.handlersProtocol(d)), configuration: DaemonConfiguration = DaemonConfiguration()"
                 let opener = "\(r.a)init(\(parameters)) throws"
                 let fits = r.indent * 4 + opener.count + 2 <= 120

@@ -44,6 +44,7 @@ extension Daemon {
                     throw error
                 }
                 if !out.started && !out.refused {
+                    channel.counters.refused += 1
                     throw ZDaemonError("send on \(channel.spec.name): a message needs at least one frame")
                 }
                 if !out.refused {

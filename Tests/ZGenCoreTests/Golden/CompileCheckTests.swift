@@ -200,6 +200,20 @@ struct CompileCheckTests {
         #expect(captured.output.contains("escap") || captured.output.contains("lifetime"), "\(captured.output)")
     }
 
+    @Test("code generated with --access-level internal and package, for daemons with handlers, type-checks with its handlers",
+          arguments: ["internal", "package"])
+    func nonPublicAccessLevels(_ level: String) throws {
+        let runner = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map(URL.init(fileURLWithPath:))
+        let zgen = try #require(runner).deletingLastPathComponent().appendingPathComponent("zgen")
+        try #require(FileManager.default.isExecutableFile(atPath: zgen.path), "zgen is built next to the tests")
+        let schema = Self.repository.appendingPathComponent("Tests/ZGenCoreTests/Golden/Schemas/borrowed.json")
+        let run = try runTool(zgen, [schema.path, "--stdout", "--access-level", level])
+        #expect(run.status == 0, "\(run.output)")
+        let check = try typecheck(run.output + Self.deskHandlers("symbols.append(String(copying: symbol))"),
+                                  flags: level == "package" ? ["-package-name", "checks"] : [])
+        #expect(check.status == 0, "\(check.output)")
+    }
+
     @Test("README's borrowed-handler example type-checks verbatim against the generated Borrowed")
     func readmeBorrowedExample() throws {
         let block = try Self.readmeBlock(after: "### Borrowed handlers", containing: "final class Desk: Borrowed.DeskHandlers")
