@@ -127,13 +127,16 @@ double zb_send_loop(void *socket, const size_t *sizes, int parts, long count) {
     char *buffers[ZB_MAX_PARTS];
     for (int part = 0; part < parts; part++) {
         buffers[part] = malloc(sizes[part] ? sizes[part] : 1);
-        if (!buffers[part]) return -1;
+        if (!buffers[part]) {
+            while (part-- > 0) free(buffers[part]);
+            return -1;
+        }
         memset(buffers[part], 'x', sizes[part]);
     }
     double begin = zb_now();
     int failed = 0;
     for (long i = 0; i < count && !failed; i++) {
-        for (int part = 0; part < parts; part++) {
+        for (int part = 0; part < parts && !failed; part++) {
             while (zmq_send(socket, buffers[part], sizes[part], part < parts - 1 ? ZMQ_SNDMORE : 0) < 0) {
                 if (errno != EINTR) { failed = 1; break; }
             }
@@ -189,7 +192,8 @@ double zb_run_receiver(void *socket, long count) {
             return -1;
         }
         // What a C user reads of each part: its bytes and size (the typed handlers read every field).
-        touched += zmq_msg_size(&msg) + *(const unsigned char *)zmq_msg_data(&msg);
+        size_t size = zmq_msg_size(&msg);
+        touched += size + (size ? *(const unsigned char *)zmq_msg_data(&msg) : 0);
         if (zmq_msg_more(&msg)) continue;  // the rest of this message's parts
         if (i == 0) first = zb_now();
         i++;
