@@ -17,6 +17,8 @@ let package = Package(
         // ZGenCore (the generator library) is not a product: its API is zgen's own, not a promise.
         // The seed's example: one server and four workers (issue 4).
         .executable(name: "my-zmq", targets: ["MyZmqExample"]),
+        // The log collector (issue 19): a generated daemon (Schemas/zlogd.json) under the process layer.
+        .executable(name: "zlogd", targets: ["zlogd"]),
         // Generated daemons against raw libzmq and pyzmq (issue 6).
         .executable(name: "zbench", targets: ["zbench"]),
         // zgen in other packages' builds: generate while building, or regenerate checked-in code.
@@ -118,13 +120,23 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(
+            name: "zlogd",
+            dependencies: [
+                "ZDaemon",
+                "ZDaemonProcess",
+                "Generated",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "ZDaemonProcessTests", dependencies: [
             "ZDaemon", "ZDaemonProcess", "ZDaemonTesting", "INIFormat",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ZDaemonLifecycleTests", dependencies: ["ZDaemon", "ZDaemonLifecycle", "ZDaemonTesting"]),
         // Runs the built my-zmq (and pyzmq peers) as real processes.
-        .testTarget(name: "IntegrationTests", dependencies: ["MyZmqExample", "ZDaemonTesting"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["MyZmqExample", "zlogd", "ZDaemonTesting", "ZDaemonProcess"]),
         // Pins `zgen --graph mermaid|dot` (Sources/ZGenCore/Graph.swift).
         .testTarget(name: "GraphTests", dependencies: ["ZGenCore"], exclude: ["Schemas"]),
         .testTarget(name: "INIFormatTests", dependencies: ["INIFormat"]),

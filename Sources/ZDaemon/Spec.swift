@@ -128,12 +128,17 @@ public struct ChannelOverride: Sendable, Equatable {
     public var linger: Int32?
     /// Replacement request timeout (ms; REQ and DEALER request channels).
     public var timeout: Int?
+    /// Transport security turned on at deployment (`security = curve` for a channel the schema
+    /// leaves plaintext). The process layer refuses to turn a schema's CURVE off.
+    public var security: ChannelSecurity?
     /// Options merged field by field over the spec's.
     public var options: ChannelOptions
 
     /// Creates an override; every argument defaults to "keep the spec's value".
     public init(endpoints: [String]? = nil, bind: Bool? = nil, subscribe: [String]? = nil, hwm: Int32? = nil,
-                queue: Int? = nil, linger: Int32? = nil, timeout: Int? = nil, options: ChannelOptions = ChannelOptions()) {
+                queue: Int? = nil, linger: Int32? = nil, timeout: Int? = nil, security: ChannelSecurity? = nil,
+                options: ChannelOptions = ChannelOptions()) {
+        self.security = security
         self.endpoints = endpoints
         self.bind = bind
         self.subscribe = subscribe
@@ -155,6 +160,7 @@ public struct ChannelOverride: Sendable, Equatable {
         if let queue = other.queue { result.queue = queue }
         if let linger = other.linger { result.linger = linger }
         if let timeout = other.timeout { result.timeout = timeout }
+        if let security = other.security { result.security = security }
         result.options = options.merging(other.options)
         return result
     }
@@ -169,6 +175,7 @@ public struct ChannelOverride: Sendable, Equatable {
         if let queue { result.queue = queue }
         if let linger { result.linger = linger }
         if let timeout { result.timeout = timeout }
+        if let security { result.security = security }
         result.options = result.options.merging(options)
         return result
     }

@@ -111,9 +111,9 @@ public enum DaemonProcess {
     /// `--send-control` run on threads of their own.
     public static func run(_ options: ProcessOptions, daemons programs: [DaemonProgram]) async throws {
         let status = await execute(options, programs: programs)
-        // What the log writers still hold goes out first (bounded: a reader that stopped reading
-        // cannot keep the process from exiting).
-        ProcessLogging.flush(timeout: .seconds(1))
+        // What the log writers and publishers still hold goes out first (bounded: a reader or
+        // collector that stopped reading cannot keep the process from exiting).
+        ProcessLogging.finish(timeout: .seconds(1))
         if status != 0 { throw ExitCode(status) }
     }
 
@@ -295,7 +295,7 @@ public enum DaemonProcess {
                        specs: [DaemonSpec]) async -> Int32 {
         let title = options.title ?? DaemonProgram.title(program.spec.title, replica: options.replica, of: program.processes)
         setProcessName(title)
-        ProcessLogging.install(configuration.logging, processName: title)
+        ProcessLogging.install(configuration.logging, processName: title, app: program.spec.app)
         // A closed log pipe or ready pipe must be an error on write, never the end of the daemon.
         signal(SIGPIPE, SIG_IGN)
         let environment = ProcessInfo.processInfo.environment
@@ -323,7 +323,8 @@ public enum DaemonProcess {
         let (path, assignments, instance) = (options.config, options.assignments, options.instance)
         let service = ProcessDaemonService(
             program: program, context: context, control: configuration.control.endpoint,
-            logger: Logger(label: label), configPath: options.config, readyDescriptor: readyFD,
+            logger: Logger(label: label), configPath: options.config, environment: environment,
+            assignments: options.assignments, readyDescriptor: readyFD,
             rereadSecurity: {
                 try RuntimeConfiguration(path: path, specs: specs, environment: environment, assignments: assignments,
                                          instance: instance).security[name]
@@ -426,6 +427,8 @@ public struct ProcessDaemonService: Service {
     let control: String?
     let logger: Logger
     let configPath: String
+    let environment: [String: String]
+    let assignments: [String]
     let readyDescriptor: Int32?
     let rereadSecurity: (@Sendable () throws -> SecurityConfiguration?)?
     let handleBox = LockedBox<DaemonHandle?>(nil)
@@ -434,10 +437,12 @@ public struct ProcessDaemonService: Service {
 
     /// Creates the service: `program` created with `context`, subscribed to the control
     /// endpoint `control` (nil: none), logging lifecycle lines through `logger`; SIGHUP rereads
-    /// `configPath` (its logging sections, and through `rereadSecurity`, if given, the CURVE
-    /// allow-lists); `readyDescriptor`, if any, gets one byte once the daemon's channels are open.
+    /// `configPath` (its logging sections, with the log handler overrides of `environment` and
+    /// `assignments`, and through `rereadSecurity`, if given, the CURVE allow-lists);
+    /// `readyDescriptor`, if any, gets one byte once the daemon's channels are open.
     public init(
         program: DaemonProgram, context: DaemonContext, control: String?, logger: Logger, configPath: String,
+        environment: [String: String] = [:], assignments: [String] = [],
         readyDescriptor: Int32? = nil, rereadSecurity: (@Sendable () throws -> SecurityConfiguration?)? = nil
     ) {
         self.program = program
@@ -445,6 +450,8 @@ public struct ProcessDaemonService: Service {
         self.control = control
         self.logger = logger
         self.configPath = configPath
+        self.environment = environment
+        self.assignments = assignments
         self.readyDescriptor = readyDescriptor
         self.rereadSecurity = rereadSecurity
     }
@@ -530,7 +537,7 @@ public struct ProcessDaemonService: Service {
             _ = handle.waitUntilTerminating()
             guard !handle.waitUntilFinished(timeout: limit) else { return }
             logger.error("\(name) did not finish within \(Daemon.describe(limit)) s of terminating (a handler or timer is still running): exiting with status \(ExitStatus.shutdownDeadline)")
-            ProcessLogging.flush(timeout: .seconds(1))
+            ProcessLogging.finish(timeout: .seconds(1))
             _exit(ExitStatus.shutdownDeadline)
         }
         thread.name = "shutdown guard"
@@ -632,7 +639,8 @@ public struct ProcessDaemonService: Service {
     func reloadLogging() {
         do {
             let document = try RuntimeConfiguration.readDocument(path: configPath)
-            let logging = try LoggingConfiguration(document: document, path: configPath)
+            let logging = try LoggingConfiguration(document: document, path: configPath, environment: environment,
+                                                   assignments: assignments)
             ProcessLogging.install(logging, processName: context.title)
             logger.info("\(program.spec.name) has reloaded the logging configuration from \(configPath)")
         } catch {

@@ -65,7 +65,7 @@ public enum Launcher {
         let app = programs.first?.spec.app ?? "zgen"
         let title = options.title ?? "(\(app))"
         DaemonProcess.setProcessName(title)
-        ProcessLogging.install(configuration.logging, processName: title)
+        ProcessLogging.install(configuration.logging, processName: title, app: app)
         let logger = Logger(label: options.logHandler)
         signal(SIGPIPE, SIG_IGN)
 
@@ -131,7 +131,10 @@ public enum Launcher {
                 // The launcher's own log lines follow the reloaded sections too.
                 do {
                     let document = try RuntimeConfiguration.readDocument(path: configuration.path)
-                    ProcessLogging.install(try LoggingConfiguration(document: document, path: configuration.path), processName: title)
+                    let logging = try LoggingConfiguration(
+                        document: document, path: configuration.path, environment: ProcessInfo.processInfo.environment,
+                        assignments: options.assignments)
+                    ProcessLogging.install(logging, processName: title)
                 } catch {
                     logger.error("the launcher could not reload the logging configuration: \(error)")
                 }

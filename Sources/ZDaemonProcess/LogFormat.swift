@@ -32,12 +32,20 @@ public struct LogRecord: Sendable {
     public var line: UInt
     /// The thread id, `%(thread)d`.
     public var thread: Int
+    /// The module that logged (swift-log's `source`), `%(source)s`.
+    public var source: String
+    /// The host the record was logged on, `%(hostname)s` (this host's name unless the record
+    /// came from elsewhere, as the collector's do).
+    public var hostname: String
+    /// The app of the process that logged (its schema's `app`), `%(app)s`; empty when unknown.
+    public var app: String
 
     /// Creates a record.
     public init(
         name: String, level: Logger.Level, message: String, metadata: Logger.Metadata = [:],
         processName: String, process: Int, created: Double, file: String = "", function: String = "",
-        line: UInt = 0, thread: Int = 0
+        line: UInt = 0, thread: Int = 0, source: String = "", hostname: String = LogRecord.localHostname,
+        app: String = ""
     ) {
         self.name = name
         self.level = level
@@ -50,7 +58,18 @@ public struct LogRecord: Sendable {
         self.function = function
         self.line = line
         self.thread = thread
+        self.source = source
+        self.hostname = hostname
+        self.app = app
     }
+
+    /// This host's name (`gethostname`), read once.
+    public static let localHostname: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
+    }()
 }
 
 extension Logger.Level {
@@ -103,13 +122,13 @@ extension Logger.Level {
 /// Supported: `%(key)[flags][width][.precision]type` with flags `-` (left-align), `0`, `+`,
 /// space, and types `s`, `r`, `d`, `i`, `f`, `x`; `%%` is a literal percent sign. Keys:
 /// `name levelname levelno message metadata processName process asctime created msecs
-/// pathname filename module funcName lineno thread threadName`.
+/// pathname filename module funcName lineno thread threadName source hostname app`.
 public struct LogFormat: Sendable, Equatable {
     /// The keys a format may name.
     public static let knownKeys: Set<String> = [
         "name", "levelname", "levelno", "message", "metadata", "processName", "process", "asctime",
         "created", "msecs", "relativeCreated", "pathname", "filename", "module", "funcName", "lineno",
-        "thread", "threadName",
+        "thread", "threadName", "source", "hostname", "app",
     ]
 
     enum Piece: Sendable, Equatable {
@@ -267,6 +286,9 @@ public struct LogFormat: Sendable, Equatable {
         case "lineno": .integer(Int(record.line))
         case "thread": .integer(record.thread)
         case "threadName": .text(record.thread == record.process ? "MainThread" : "Thread-\(record.thread)")
+        case "source": .text(record.source)
+        case "hostname": .text(record.hostname)
+        case "app": .text(record.app)
         default: .text("")
         }
     }

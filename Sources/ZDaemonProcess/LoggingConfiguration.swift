@@ -208,12 +208,63 @@ public struct LoggingConfiguration: Sendable {
     public struct Handler: Sendable {
         /// The handler's key (`console` for `[handler_console]`).
         public var key: String
-        /// Where it writes.
-        public var sink: LogSink
+        /// Where its records go.
+        public var output: Output
         /// Its threshold (`NOTSET` reads as `.trace`).
         public var level: Logger.Level
-        /// Its format.
+        /// Its format (lines only: a ZMQHandler ships the record's fields, unformatted).
         public var format: LogFormat
+
+        /// Where a handler's records go.
+        public enum Output: Sendable {
+            /// Formatted lines, to a stream or file (`StreamHandler`, `FileHandler`, `NullHandler`).
+            case lines(LogSink)
+            /// Whole records, to a collector over ZeroMQ (`ZMQHandler`).
+            case publisher(LogPublisher)
+        }
+
+        /// A handler writing formatted lines to `sink`.
+        public init(key: String, sink: LogSink, level: Logger.Level, format: LogFormat) {
+            self.init(key: key, output: .lines(sink), level: level, format: format)
+        }
+
+        /// A handler with any output.
+        public init(key: String, output: Output, level: Logger.Level, format: LogFormat = .standard) {
+            self.key = key
+            self.output = output
+            self.level = level
+            self.format = format
+        }
+
+        /// The line sink, for a handler that writes lines.
+        public var sink: LogSink? {
+            if case .lines(let sink) = output { return sink }
+            return nil
+        }
+
+        /// The publisher, for a ZMQHandler.
+        public var publisher: LogPublisher? {
+            if case .publisher(let publisher) = output { return publisher }
+            return nil
+        }
+
+        /// Writes `record` (formatted, or shipped whole).
+        func write(_ record: LogRecord) {
+            switch output {
+            case .lines(let sink): sink.write(line: format.format(record))
+            case .publisher(let publisher): publisher.publish(record)
+            }
+        }
+
+        /// Waits, at most `timeout`, until what the handler queued is written or handed to its
+        /// socket; returns whether it was.
+        @discardableResult
+        public func flush(timeout: Duration) -> Bool {
+            switch output {
+            case .lines(let sink): sink.flush(timeout: timeout)
+            case .publisher(let publisher): publisher.flush(timeout: timeout)
+            }
+        }
     }
 
     /// One configured logger.
@@ -252,8 +303,15 @@ public struct LoggingConfiguration: Sendable {
 
     /// Reads the logging sections of `document` (the file at `path`, for messages). With no
     /// `[loggers]` section the result is ``standard()``. Files named by `FileHandler`s are
-    /// opened (relative paths against the current directory, as Python does).
-    public init(document: INIDocument, path: String) throws(ConfigurationError) {
+    /// opened (relative paths against the current directory, as Python does). A ZMQHandler's
+    /// keys may be overridden from `environment` (`ZGEN_LOG_<HANDLER>_<KEY>`) and by
+    /// `assignments` (`log.<handler>.<key>=…`, from `--set`); see ``ZMQHandlerKey``.
+    public init(document: INIDocument, path: String, environment: [String: String] = [:], assignments: [String] = [])
+        throws(ConfigurationError)
+    {
+        let handlerKeys = document.section("handlers")?["keys"]?.listItems().map(\.value).filter { !$0.isEmpty } ?? []
+        let overrides = try LoggingConfiguration.handlerOverrides(
+            handlers: document.section("loggers") == nil ? [] : handlerKeys, environment: environment, assignments: assignments)
         guard let loggersSection = document.section("loggers") else {
             self = .standard()
             return
@@ -300,10 +358,32 @@ public struct LoggingConfiguration: Sendable {
                     throw error(item.position, "[handlers] keys: handler '\(item.value)' has no [\(name)] section")
                 }
                 guard let classEntry = handlerSection["class"] else {
-                    throw error(handlerSection.position, "[\(name)] needs 'class = StreamHandler' or 'FileHandler'")
+                    throw error(handlerSection.position, "[\(name)] needs 'class = StreamHandler', 'FileHandler' or 'ZMQHandler'")
                 }
                 let className = classEntry.value.hasPrefix("logging.") ? String(classEntry.value.dropFirst(8)) : classEntry.value
                 let arguments = handlerSection["args"].map { LoggingConfiguration.pythonTuple($0.value) } ?? []
+                let handlerOverrides = overrides[item.value] ?? [:]
+                if !handlerOverrides.isEmpty, !ZMQHandlerKey.isHandlerClass(className),
+                   let (key, setting) = handlerOverrides.first(where: { $0.key != .level }) {
+                    throw ConfigurationError(origin: setting.origin,
+                        message: "\(key.rawValue): handler '\(item.value)' is a \(className); only a ZMQHandler takes this key")
+                }
+                var level = Logger.Level.trace
+                let levelSetting = handlerOverrides[.level].map { ($0.value, $0.origin) }
+                    ?? handlerSection["level"].map { ($0.value, "\(path):\($0.valuePosition)") }
+                if let (text, origin) = levelSetting, !text.isEmpty {
+                    guard let parsed = Logger.Level(pythonName: text) else {
+                        throw ConfigurationError(origin: origin, message: "[\(name)] level: unknown level '\(text)' (expected NOTSET, DEBUG, INFO, WARNING, ERROR or CRITICAL)")
+                    }
+                    level = parsed
+                }
+                if ZMQHandlerKey.isHandlerClass(className) {
+                    let publisher = try LoggingConfiguration.zmqPublisher(
+                        section: handlerSection, key: item.value, arguments: arguments, path: path, overrides: handlerOverrides)
+                    handlerIndex[item.value] = handlers.count
+                    handlers.append(Handler(key: item.value, output: .publisher(publisher), level: level))
+                    continue
+                }
                 let target: LogSink.Target
                 switch className {
                 case "StreamHandler":
@@ -327,14 +407,7 @@ public struct LoggingConfiguration: Sendable {
                     target = .null
                 default:
                     throw error(classEntry.valuePosition,
-                        "[\(name)] class: unknown handler class '\(classEntry.value)' (expected StreamHandler, FileHandler or NullHandler)")
-                }
-                var level = Logger.Level.trace
-                if let levelEntry = handlerSection["level"], !levelEntry.value.isEmpty {
-                    guard let parsed = Logger.Level(pythonName: levelEntry.value) else {
-                        throw error(levelEntry.valuePosition, "[\(name)] level: unknown level '\(levelEntry.value)' (expected NOTSET, DEBUG, INFO, WARNING, ERROR or CRITICAL)")
-                    }
-                    level = parsed
+                        "[\(name)] class: unknown handler class '\(classEntry.value)' (expected StreamHandler, FileHandler, NullHandler or ZMQHandler)")
                 }
                 var format = LogFormat.standard
                 if let formatterEntry = handlerSection["formatter"], !formatterEntry.value.isEmpty {

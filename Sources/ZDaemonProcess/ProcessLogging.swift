@@ -6,6 +6,7 @@ import ZDaemon
 #elseif canImport(Darwin)
     import Darwin
 #endif
+import Foundation
 import Logging
 import Synchronization
 
@@ -18,14 +19,22 @@ public final class LoggingState: Sendable {
     private struct Content {
         var configuration: LoggingConfiguration
         var processName: String
+        var app: String
         var cache: [String: LoggingConfiguration.Resolution] = [:]
     }
 
     private let content: Mutex<Content>
 
-    /// Creates a state holding `configuration`, logging as `processName` (`%(processName)s`).
-    public init(configuration: LoggingConfiguration, processName: String) {
-        content = Mutex(Content(configuration: configuration, processName: processName))
+    /// Creates a state holding `configuration`, logging as `processName` (`%(processName)s`) of
+    /// `app` (`%(app)s`, and the `app` of shipped records).
+    public init(configuration: LoggingConfiguration, processName: String, app: String = "") {
+        content = Mutex(Content(configuration: configuration, processName: processName, app: app))
+    }
+
+    /// The app named in records (`%(app)s`).
+    public var app: String {
+        get { content.withLock { $0.app } }
+        set { content.withLock { $0.app = newValue } }
     }
 
     /// Replaces the configuration; records logged after this call use the new one.
@@ -50,27 +59,28 @@ public final class LoggingState: Sendable {
         resolution(for: label).0.level
     }
 
-    private func resolution(for label: String) -> (LoggingConfiguration.Resolution, LoggingConfiguration, String) {
+    private func resolution(for label: String) -> (LoggingConfiguration.Resolution, LoggingConfiguration, String, String) {
         content.withLock { content in
-            if let cached = content.cache[label] { return (cached, content.configuration, content.processName) }
+            if let cached = content.cache[label] { return (cached, content.configuration, content.processName, content.app) }
             let resolved = content.configuration.resolve(label)
             content.cache[label] = resolved
-            return (resolved, content.configuration, content.processName)
+            return (resolved, content.configuration, content.processName, content.app)
         }
     }
 
     /// Formats and writes one record of logger `label` through the handlers it reaches.
     public func emit(label: String, event: LogEvent, metadata: Logger.Metadata) {
-        let (resolved, configuration, processName) = resolution(for: label)
-        guard event.level >= resolved.level else { return }
-        let record = LogRecord(
-            name: label.isEmpty ? "root" : label, level: event.level, message: event.message.description,
-            metadata: metadata, processName: processName, process: Int(getpid()), created: LogFormat.now(),
-            file: event.file, function: event.function, line: event.line, thread: LoggingState.threadID())
-        for index in resolved.handlers {
-            let handler = configuration.handlers[index]
-            guard event.level >= handler.level else { continue }
-            handler.sink.write(line: handler.format.format(record))
+        emit(label: label, event: event, metadata: metadata, ignoringLoggerLevel: false)
+    }
+
+    /// Writes `record` through the handlers its logger (`record.name`) reaches, as if it had been
+    /// logged here (the collector writes received records this way): the logger's level and
+    /// each handler's level apply.
+    public func emit(_ record: LogRecord) {
+        let (resolved, configuration, _, _) = resolution(for: record.name)
+        guard record.level >= resolved.level else { return }
+        for index in resolved.handlers where record.level >= configuration.handlers[index].level {
+            configuration.handlers[index].write(record)
         }
     }
 
@@ -135,16 +145,20 @@ public struct ConfiguredLogHandler: LogHandler {
 }
 
 extension LoggingState {
+    /// Writes the event through the handlers of logger `label`; a pinned logger level
+    /// (`ignoringLoggerLevel`) replaces the configured one, handler levels still apply.
     func emit(label: String, event: LogEvent, metadata: Logger.Metadata, ignoringLoggerLevel: Bool) {
-        guard ignoringLoggerLevel else { return emit(label: label, event: event, metadata: metadata) }
-        let configuration = self.configuration
-        let resolved = configuration.resolve(label)
+        let (resolved, configuration, processName, app) = resolution(for: label)
+        guard ignoringLoggerLevel || event.level >= resolved.level else { return }
+        var metadata = metadata
+        if let error = event.error { metadata["error"] = .string("\(error)") }
         let record = LogRecord(
             name: label.isEmpty ? "root" : label, level: event.level, message: event.message.description,
             metadata: metadata, processName: processName, process: Int(getpid()), created: LogFormat.now(),
-            file: event.file, function: event.function, line: event.line, thread: LoggingState.threadID())
+            file: event.file, function: event.function, line: event.line, thread: LoggingState.threadID(),
+            source: event.source, app: app)
         for index in resolved.handlers where event.level >= configuration.handlers[index].level {
-            configuration.handlers[index].sink.write(line: configuration.handlers[index].format.format(record))
+            configuration.handlers[index].write(record)
         }
     }
 }
@@ -153,34 +167,104 @@ extension LoggingState {
 /// shared ``LoggingState``, and swaps the configuration on reload.
 public enum ProcessLogging {
     private static let installed = Mutex<LoggingState?>(nil)
+    private static let shipping = Mutex(true)
 
-    /// Installs `configuration` for this process, logging as `processName`. The first call
-    /// bootstraps swift-log; later calls replace the configuration and title in place.
-    @discardableResult
-    public static func install(_ configuration: LoggingConfiguration, processName: String) -> LoggingState {
-        installed.withLock { current in
-            if let state = current {
-                state.replace(configuration)
-                state.processName = processName
-                return state
-            }
-            let state = LoggingState(configuration: configuration, processName: processName)
-            LoggingSystem.bootstrap { label in ConfiguredLogHandler(label: label, state: state) }
-            current = state
-            return state
-        }
+    /// Whether ZMQHandler handlers are used (default true). A log collector sets it to false
+    /// before installing, so that it never ships its own logs, to itself or anywhere: its
+    /// configuration's ZMQHandlers are then left out (said once on stderr).
+    public static var shipsLogs: Bool {
+        get { shipping.withLock { $0 } }
+        set { shipping.withLock { $0 = newValue } }
     }
 
-    /// The installed state, if ``install(_:processName:)`` has run.
+    /// Installs `configuration` for this process, logging as `processName` of `app`. The first
+    /// call bootstraps swift-log; later calls replace the configuration and title in place (an
+    /// empty `app` keeps the one before). A ZMQHandler whose settings did not change keeps its
+    /// publisher (and its connection); the publishers of handlers that went away are closed.
+    @discardableResult
+    public static func install(_ configuration: LoggingConfiguration, processName: String, app: String = "") -> LoggingState {
+        var configuration = configuration
+        if !shipsLogs {
+            let left = configuration.handlers.filter { $0.publisher != nil }.map(\.key)
+            if !left.isEmpty {
+                configuration = configuration.withoutPublishers()
+                if installed.withLock({ $0 == nil }) {
+                    LogPublisher.stderrLine("log handler\(left.count == 1 ? "" : "s") \(left.map { "'\($0)'" }.joined(separator: ", ")) (ZMQHandler) left out: this program does not ship its own logs")
+                }
+            }
+        }
+        let (state, retired) = installed.withLock { current -> (LoggingState, [LogPublisher]) in
+            if let state = current {
+                let old = state.configuration
+                var retired = old.handlers.compactMap(\.publisher)
+                for index in configuration.handlers.indices {
+                    guard let fresh = configuration.handlers[index].publisher,
+                          let kept = retired.firstIndex(where: { $0.name == fresh.name && $0.settings == fresh.settings })
+                    else { continue }
+                    configuration.handlers[index].output = .publisher(retired.remove(at: kept))
+                }
+                state.replace(configuration)
+                state.processName = processName
+                if !app.isEmpty { state.app = app }
+                return (state, retired)
+            }
+            let state = LoggingState(configuration: configuration, processName: processName, app: app)
+            LoggingSystem.bootstrap { label in ConfiguredLogHandler(label: label, state: state) }
+            current = state
+            return (state, [])
+        }
+        for publisher in retired {
+            let thread = Thread { publisher.close(timeout: publisher.settings.linger) }
+            thread.name = "log publisher close"
+            thread.start()
+        }
+        return state
+    }
+
+    /// The installed state, if ``install(_:processName:app:)`` has run.
     public static var state: LoggingState? { installed.withLock { $0 } }
 
-    /// Waits, at most `timeout` in all, until every configured sink has written what it queued
-    /// (``LogSink/flush(timeout:)``); the process layer calls it before the process exits.
+    /// Waits, at most `timeout` in all, until every configured handler has written what it
+    /// queued (``LogSink/flush(timeout:)``, ``LogPublisher/flush(timeout:)``); the process layer
+    /// calls it before reporting an error on stderr.
     public static func flush(timeout: Duration = .seconds(1)) {
         guard let state else { return }
         let deadline = ContinuousClock.now + timeout
         for handler in state.configuration.handlers {
-            handler.sink.flush(timeout: max(.zero, deadline - ContinuousClock.now))
+            handler.flush(timeout: max(.zero, deadline - ContinuousClock.now))
         }
+    }
+
+    /// The last call before the process exits: flushes every handler and closes the ZMQHandlers'
+    /// publishers, within `timeout` in all (each publisher also within its own linger), saying
+    /// on stderr what did not reach its collector. Records logged afterwards still reach the
+    /// line handlers; ZMQHandlers drop and count them.
+    public static func finish(timeout: Duration = .seconds(1)) {
+        guard let state else { return }
+        let deadline = ContinuousClock.now + timeout
+        for handler in state.configuration.handlers {
+            if let publisher = handler.publisher {
+                publisher.close(timeout: max(.zero, deadline - ContinuousClock.now))
+            } else {
+                handler.flush(timeout: max(.zero, deadline - ContinuousClock.now))
+            }
+        }
+    }
+}
+
+extension LoggingConfiguration {
+    /// This configuration without its ZMQHandlers (loggers keep their other handlers).
+    public func withoutPublishers() -> LoggingConfiguration {
+        var mapping: [Int: Int] = [:]
+        var kept: [Handler] = []
+        for (index, handler) in handlers.enumerated() where handler.publisher == nil {
+            mapping[index] = kept.count
+            kept.append(handler)
+        }
+        var loggers = self.loggers
+        for (name, entry) in loggers {
+            loggers[name]?.handlers = entry.handlers.compactMap { mapping[$0] }
+        }
+        return LoggingConfiguration(handlers: kept, loggers: loggers)
     }
 }

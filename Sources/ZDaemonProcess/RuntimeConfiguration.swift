@@ -76,7 +76,8 @@ public struct ControlSettings: Sendable, Equatable {
 /// Channel overrides are layered field by field with the precedence
 /// command line (`--set`) > environment (`ZGEN_<DAEMON>_<CHANNEL>_<KEY>`) > INI
 /// (`[run:<Daemon>.<channel>]`) > schema. Keys: `endpoint`/`endpoints` (comma-separated),
-/// `bind`, `subscribe`, `hwm`, `queue`, `linger`, `timeout`, `reconnect_ivl`,
+/// `bind`, `subscribe`, `hwm`, `queue`, `linger`, `timeout`, `security` (`curve` turns CURVE on for a
+/// channel the schema leaves plaintext; never off), `reconnect_ivl`,
 /// `reconnect_ivl_max`, `heartbeat_ivl`, `heartbeat_timeout`, `heartbeat_ttl`, `immediate`,
 /// `router_mandatory`, `tcp_keepalive`, `xpub_no_drop`, `max_message_size`, `max_parts`, `max_total_size`. In INI and `--set`, the daemon `*` means every daemon
 /// that has the channel. The control channel is `[run:control] endpoint = ...` (`none` disables
@@ -101,7 +102,7 @@ public struct RuntimeConfiguration: Sendable {
 
     /// The override keys a channel accepts.
     public static let overrideKeys: [String] =
-        ["endpoint", "endpoints", "bind", "subscribe", "hwm", "queue", "linger", "timeout"]
+        ["endpoint", "endpoints", "bind", "subscribe", "hwm", "queue", "linger", "timeout", "security"]
         + ChannelOption.allCases.map(\.configurationKey)
 
     /// Sections zgen reads (schema) and the runtime skips.
@@ -166,7 +167,7 @@ public struct RuntimeConfiguration: Sendable {
     ) throws(ConfigurationError) {
         self.path = path
         self.document = document
-        self.logging = try LoggingConfiguration(document: document, path: path)
+        self.logging = try LoggingConfiguration(document: document, path: path, environment: environment, assignments: assignments)
         var apps: [String: AppSettings] = [:]
         for section in document.sections where section.name.hasPrefix("app:") {
             let app = String(section.name.dropFirst(4))
@@ -273,10 +274,12 @@ public struct RuntimeConfiguration: Sendable {
                 try setControl(key: path[1], value: value, origin: origin)
             } else if path.count == 2, path[0] == SecuritySettings.sectionName {
                 continue  // read by SecuritySettings below
+            } else if path.first == "log" {
+                continue  // a log handler's key, read by LoggingConfiguration above
             } else if path.count == 3, path.allSatisfy({ !$0.isEmpty }) {
                 try apply(daemon: path[0], channel: path[1], key: path[2], value: value, origin: origin)
             } else {
-                throw ConfigurationError(origin: origin, message: "expected <Daemon>.<channel>.<key>=<value> or control.endpoint=<endpoint>")
+                throw ConfigurationError(origin: origin, message: "expected <Daemon>.<channel>.<key>=<value>, control.endpoint=<endpoint> or log.<handler>.<key>=<value>")
             }
         }
         self.overrides = overrides
@@ -324,10 +327,13 @@ public struct RuntimeConfiguration: Sendable {
     /// every character other than a letter or digit replaced by `_`
     /// (`ZGEN_MYWORKER_JOB_ENDPOINT`).
     public static func environmentName(daemon: String, channel: String, key: String) -> String {
-        func clean(_ text: String) -> String {
-            String(text.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
-        }
-        return "ZGEN_\(clean(daemon))_\(clean(channel))_\(clean(key))"
+        "ZGEN_\(environmentWord(daemon))_\(environmentWord(channel))_\(environmentWord(key))"
+    }
+
+    /// `text` as part of an environment variable's name: upper-cased, every character other than
+    /// an ASCII letter or digit replaced by `_`.
+    static func environmentWord(_ text: String) -> String {
+        String(text.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
     }
 
     static func bool(_ text: String) -> Bool? {
@@ -416,6 +422,15 @@ public struct RuntimeConfiguration: Sendable {
         case "queue": override.queue = Int(try int32(ChannelLimits.queue))
         case "linger": override.linger = try int32(ChannelLimits.linger)
         case "timeout": override.timeout = Int(try int32(ChannelLimits.timeout))
+        case "security":
+            guard let security = ChannelSecurity(rawValue: value.trimmingSpaces().lowercased()) else {
+                throw ConfigurationError(origin: origin, message: "security: expected none or curve, not '\(value)'")
+            }
+            if spec.security == .curve && security == .none {
+                throw ConfigurationError(origin: origin,
+                    message: "security: channel \(spec.name) is CURVE in its schema, and a configuration cannot make it plaintext")
+            }
+            override.security = security
         default:
             throw ConfigurationError(origin: origin,
                 message: "unknown channel key '\(key)' (expected \((overrideKeys + SecuritySettings.keys).joined(separator: ", ")))")
