@@ -130,7 +130,7 @@ struct LoggingConfigurationTests {
     @Test func seedConfigurationResolves() throws {
         let configuration = try LoggingConfiguration(document: try parse(seedINI), path: "my_zmq.ini")
         #expect(configuration.handlers.count == 1)
-        #expect(configuration.handlers[0].sink.target == .standardError)
+        #expect(configuration.handlers[0].sink?.target == .standardError)
         let root = configuration.resolve("root")
         #expect(root.level == .info)
         #expect(root.handlers == [0])
@@ -151,7 +151,7 @@ struct LoggingConfigurationTests {
         let text = seedINI.replacingOccurrences(of: "class = logging.StreamHandler", with: "class = logging.SysLogHandler")
         let error = try #require(try configurationError(text, path: "my_zmq.ini"))
         #expect(error.description
-            == "my_zmq.ini:23:9: error: [handler_console] class: unknown handler class 'logging.SysLogHandler' (expected StreamHandler, FileHandler or NullHandler)")
+            == "my_zmq.ini:23:9: error: [handler_console] class: unknown handler class 'logging.SysLogHandler' (expected StreamHandler, FileHandler, NullHandler or ZMQHandler)")
     }
 
     @Test func unknownLevelNamesSectionKeyAndLine() throws {
@@ -212,7 +212,7 @@ struct LoggingConfigurationTests {
         root.info("hidden by the root's WARNING")
         root.error("failed")
         // Sinks write from a thread of their own; flushing waits for it.
-        #expect(configuration.handlers.allSatisfy { $0.sink.flush(timeout: .seconds(10)) })
+        #expect(configuration.handlers.allSatisfy { $0.flush(timeout: .seconds(10)) })
         let written = try String(contentsOfFile: file, encoding: .utf8)
         #expect(written == "INFO:app.worker:shown\nERROR:root:failed\n")
         // A reload changes the effective level of loggers that already exist.
@@ -221,7 +221,7 @@ struct LoggingConfigurationTests {
                 .replacingOccurrences(of: "'w'", with: "'a'")), path: "x.ini")
         state.replace(louder)
         root.info("now shown")
-        #expect(louder.handlers.allSatisfy { $0.sink.flush(timeout: .seconds(10)) })
+        #expect(louder.handlers.allSatisfy { $0.flush(timeout: .seconds(10)) })
         #expect(try String(contentsOfFile: file, encoding: .utf8).hasSuffix("INFO:root:now shown\n"))
     }
 }
