@@ -47,12 +47,20 @@ public enum CentralLogRecord {
 
     /// The JSON record frame of `record` (keys in a fixed order; at most ``maxRecordBytes``).
     public static func encode(_ record: LogRecord) -> [UInt8] {
-        let encoded = encode(record, metadata: record.metadata)
+        let encoded = encode(record, metadata: record.metadata, messageLimit: maxMessageBytes)
         guard encoded.count > maxRecordBytes else { return encoded }
-        return encode(record, metadata: ["truncated": .string("metadata of \(encoded.count) bytes left out: the record was over \(maxRecordBytes >> 10) KiB")])
+        // Too big with its metadata: without it; then, since escaping can grow text up to six
+        // times, with the message cut shorter until the record fits.
+        let note: Logger.Metadata = ["truncated": .string("metadata of \(encoded.count) bytes left out: the record was over \(maxRecordBytes >> 10) KiB")]
+        var limit = maxMessageBytes
+        while true {
+            let smaller = encode(record, metadata: note, messageLimit: limit)
+            if smaller.count <= maxRecordBytes || limit < 64 { return smaller }
+            limit /= 2
+        }
     }
 
-    private static func encode(_ record: LogRecord, metadata: Logger.Metadata) -> [UInt8] {
+    private static func encode(_ record: LogRecord, metadata: Logger.Metadata, messageLimit: Int) -> [UInt8] {
         var out = JSONWriter()
         out.bytes.reserveCapacity(256 + record.message.utf8.count)
         out.raw("{\"v\":\(version),\"time\":")
@@ -63,8 +71,8 @@ public enum CentralLogRecord {
         out.string(cut(record.name, to: maxFieldBytes))
         out.raw(",\"message\":")
         var message = record.message
-        if message.utf8.count > maxMessageBytes {
-            message = cut(message, to: maxMessageBytes) + "… (truncated, \(message.utf8.count) bytes)"
+        if message.utf8.count > messageLimit {
+            message = cut(message, to: messageLimit) + "… (truncated, \(message.utf8.count) bytes)"
         }
         out.string(message)
         if !metadata.isEmpty {

@@ -74,7 +74,7 @@ struct ZLogd: AsyncParsableCommand {
             the logging sections and the allow-list. See README, "Centralized logging".
 
             Exit statuses: 0 ok, 1 failure, 64 usage, 69 the endpoint could not be bound, \
-            78 configuration.
+            75 the shutdown deadline passed, 78 configuration.
             """)
 
     @OptionGroup var process: ProcessOptions

@@ -85,6 +85,14 @@ struct CentralRecordTests {
         #expect(decoded.metadata["truncated"]?.description.hasPrefix("metadata of ") == true)
     }
 
+    @Test("A message that grows when escaped (quotes, control characters) still fits in 64 KiB")
+    func escapedTruncation() throws {
+        let frame = CentralLogRecord.encode(record(String(repeating: "\u{01}\"", count: 16_000)))
+        #expect(frame.count <= CentralLogRecord.maxRecordBytes)
+        let decoded = try CentralLogRecord.decode(topic: Array("a".utf8), record: frame)
+        #expect(decoded.message.hasSuffix("… (truncated, 32000 bytes)"))
+    }
+
     @Test("Malformed records are refused with the reason", arguments: [
         ("not json", "record: not JSON"),
         ("[1, 2]", "record: not a JSON object"),
