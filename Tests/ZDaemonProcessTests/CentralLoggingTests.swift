@@ -280,3 +280,74 @@ struct LogPublisherTests {
         #expect(publisher.statistics.dropped == 1)
     }
 }
+
+/// README's "Without the process layer" example, compiled as written (swift-log bootstraps once
+/// per process, so the test below runs the same handler through `Logger(label:factory:)`).
+func readmeZMQLogHandlerExample() {
+    let publisher = LogPublisher(name: "central", settings: .init(endpoints: ["tcp://logs:9020"]))
+    LoggingSystem.bootstrap { label in
+        MultiplexLogHandler([
+            StreamLogHandler.standardError(label: label),
+            ZMQLogHandler(label: label, publisher: publisher, app: "billing", title: "(billing:api)"),
+        ])
+    }
+    // … and before exiting: publisher.close(timeout: .seconds(1))
+}
+
+@Suite("Centralized logging: ZMQLogHandler without the process layer")
+struct ZMQLogHandlerTests {
+    @Test("README's handler ships records from .info up, with label, app, title, metadata and the error")
+    func shipsRecords() throws {
+        _ = readmeZMQLogHandlerExample as () -> Void
+        let scratch = try ScratchDirectory(prefix: "zgen-central")
+        let endpoint = scratch.endpoint("logs")
+        let collector = try Socket(.sub, context: ZMQContext())
+        try collector.setOption(.subscribe(Array("billing.".utf8)))
+        try collector.bind(endpoint)
+        let publisher = LogPublisher(name: "central", settings: .init(endpoints: [endpoint]))
+        defer { publisher.close(timeout: .seconds(1)) }
+        var logger = Logger(label: "billing.api") { label in
+            ZMQLogHandler(label: label, publisher: publisher, app: "billing", title: "(billing:api)")
+        }
+        logger[metadataKey: "request"] = "r-7"
+        struct Refused: Error {}
+        logger.debug("not shipped: below .info")
+        logger.info("charged", metadata: ["amount": "12.50"])
+        logger.error("refused", error: Refused())
+        let records = try receiveRecords(collector) { $0.count == 2 }
+        #expect(records.map(\.message) == ["charged", "refused"])
+        #expect(records.allSatisfy { $0.name == "billing.api" && $0.app == "billing" && $0.processName == "(billing:api)" })
+        #expect(records.first?.metadata == ["request": "r-7", "amount": "12.50"])
+        #expect(records.last?.metadata["error"] == "Refused()")
+        #expect(records.last?.level == .error)
+        #expect(records.first?.source == "ZDaemonProcessTests")
+    }
+}
+
+@Suite("Channel override: security")
+struct SecurityOverrideTests {
+    let plain = DaemonSpec(name: "Collector", title: "(c)", app: "a", channels: [
+        ChannelSpec(name: "records", socket: .sub, endpoints: ["tcp://*:9020"], bind: true, subscribe: [""]),
+    ])
+    let secured = DaemonSpec(name: "Vault", title: "(v)", app: "a", channels: [
+        ChannelSpec(name: "orders", socket: .pull, endpoints: ["tcp://*:9021"], bind: true, security: .curve),
+    ])
+
+    @Test("security = curve turns CURVE on for a plaintext channel; a CURVE channel cannot be made plaintext")
+    func upgradeOnly() throws {
+        let document = try parse("[run:Collector.records]\nsecurity = curve\n")
+        let configuration = try RuntimeConfiguration(document: document, path: "z.ini", specs: [plain, secured])
+        let override = try #require(configuration.overrides["Collector"]?["records"])
+        #expect(override.applied(to: plain.channels[0]).security == .curve)
+        #expect(throws: ConfigurationError(origin: "--set Vault.orders.security=none",
+            message: "security: channel orders is CURVE in its schema, and a configuration cannot make it plaintext")) {
+            _ = try RuntimeConfiguration(document: parse(""), path: "z.ini", specs: [plain, secured],
+                                         assignments: ["Vault.orders.security=none"])
+        }
+        #expect(throws: ConfigurationError(origin: "environment variable ZGEN_COLLECTOR_RECORDS_SECURITY",
+            message: "security: expected none or curve, not 'tls'")) {
+            _ = try RuntimeConfiguration(document: parse(""), path: "z.ini", specs: [plain, secured],
+                                         environment: ["ZGEN_COLLECTOR_RECORDS_SECURITY": "tls"])
+        }
+    }
+}
