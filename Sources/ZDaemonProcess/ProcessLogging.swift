@@ -195,14 +195,8 @@ public enum ProcessLogging {
         }
         let (state, retired) = installed.withLock { current -> (LoggingState, [LogPublisher]) in
             if let state = current {
-                let old = state.configuration
-                var retired = old.handlers.compactMap(\.publisher)
-                for index in configuration.handlers.indices {
-                    guard let fresh = configuration.handlers[index].publisher,
-                          let kept = retired.firstIndex(where: { $0.name == fresh.name && $0.settings == fresh.settings })
-                    else { continue }
-                    configuration.handlers[index].output = .publisher(retired.remove(at: kept))
-                }
+                let retired: [LogPublisher]
+                (configuration, retired) = configuration.reusingPublishers(of: state.configuration)
                 state.replace(configuration)
                 state.processName = processName
                 if !app.isEmpty { state.app = app }
@@ -230,7 +224,8 @@ public enum ProcessLogging {
     public static func flush(timeout: Duration = .seconds(1)) {
         guard let state else { return }
         let deadline = ContinuousClock.now + timeout
-        for handler in state.configuration.handlers {
+        // Lines first: a publisher with no collector would use up the whole timeout.
+        for handler in state.configuration.handlers.sorted(by: { $0.sink != nil && $1.sink == nil }) {
             handler.flush(timeout: max(.zero, deadline - ContinuousClock.now))
         }
     }
@@ -242,7 +237,7 @@ public enum ProcessLogging {
     public static func finish(timeout: Duration = .seconds(1)) {
         guard let state else { return }
         let deadline = ContinuousClock.now + timeout
-        for handler in state.configuration.handlers {
+        for handler in state.configuration.handlers.sorted(by: { $0.sink != nil && $1.sink == nil }) {
             if let publisher = handler.publisher {
                 publisher.close(timeout: max(.zero, deadline - ContinuousClock.now))
             } else {
@@ -253,6 +248,21 @@ public enum ProcessLogging {
 }
 
 extension LoggingConfiguration {
+    /// This configuration with the publishers of `old` in place of its own where a ZMQHandler's
+    /// name and settings are unchanged (a reload then keeps the connection and what is queued),
+    /// and the publishers of `old` it does not keep, which the caller closes.
+    public func reusingPublishers(of old: LoggingConfiguration) -> (LoggingConfiguration, retired: [LogPublisher]) {
+        var result = self
+        var retired = old.handlers.compactMap(\.publisher)
+        for index in result.handlers.indices {
+            guard let fresh = result.handlers[index].publisher,
+                  let kept = retired.firstIndex(where: { $0.name == fresh.name && $0.settings == fresh.settings })
+            else { continue }
+            result.handlers[index].output = .publisher(retired.remove(at: kept))
+        }
+        return (result, retired)
+    }
+
     /// This configuration without its ZMQHandlers (loggers keep their other handlers).
     public func withoutPublishers() -> LoggingConfiguration {
         var mapping: [Int: Int] = [:]

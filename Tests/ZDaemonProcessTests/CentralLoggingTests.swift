@@ -351,3 +351,19 @@ struct SecurityOverrideTests {
         }
     }
 }
+
+@Suite("Centralized logging: SIGHUP reload")
+struct PublisherReloadTests {
+    @Test("A reload keeps an unchanged ZMQHandler's publisher and retires a changed one")
+    func reuse() throws {
+        let first = try LoggingConfiguration(document: parse(centralINI()), path: "app.ini")
+        let same = try LoggingConfiguration(document: parse(centralINI()), path: "app.ini")
+        let (kept, none) = same.reusingPublishers(of: first)
+        #expect(kept.handlers[1].publisher === first.handlers[1].publisher)
+        #expect(none.isEmpty)
+        let moved = try LoggingConfiguration(document: parse(centralINI()), path: "app.ini", assignments: ["log.central.endpoint=tcp://other:1"])
+        let (fresh, retired) = moved.reusingPublishers(of: first)
+        #expect(fresh.handlers[1].publisher === moved.handlers[1].publisher)
+        #expect(retired.count == 1 && retired[0] === first.handlers[1].publisher)
+    }
+}
