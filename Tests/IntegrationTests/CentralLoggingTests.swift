@@ -186,6 +186,37 @@ struct CentralLoggingTests {
         #expect(shipped(collector.lines).filter { $0.droppedCount != nil }.allSatisfy { $0.level == "WARNING" })
     }
 
+    @Test("Collector slow (stopped, so it reads nothing): the server's cadence holds, and every record arrives once it reads again")
+    func collectorPaused() throws {
+        let scratch = try ScratchDirectory(prefix: "zgen-central")
+        let (collector, endpoint) = try startCollector(scratch)
+        defer {
+            collector.signal(SIGCONT)
+            collector.signal(SIGKILL)
+        }
+        let example = try ChildProcess(myZmq, ["-c", try timedINI(scratch), "--interval", "0.3",
+                                               "--set", "log.central.endpoint=\(endpoint)"] + scratch.exampleOverrides)
+        // Every daemon is connected (its first line arrived); then the collector stops reading.
+        #expect(collector.waitFor { lines in shipped(lines).filter { $0.message.hasSuffix("has begun processing messages") }.count == 5 },
+                "\(collector.lines)")
+        collector.signal(SIGSTOP)
+        #expect(example.waitForExit(timeout: 60) == 0, "\(example.lines)")
+        let console = timedLines(example.lines)
+        checkTranscript(console.map(\.1))
+        let gaps = serverGaps(console)
+        print("server gaps with the collector stopped (interval 0.3 s): \(gaps.map { String(format: "%.3f", $0) })")
+        #expect(gaps.count == 4 && gaps.allSatisfy { $0 < 0.3 + 0.5 }, "\(gaps)")
+        collector.signal(SIGCONT)
+        // What each daemon sent waited in its connection (libzmq's pipes, the kernel's buffers).
+        #expect(collector.waitFor { lines in shipped(lines).count >= console.count }, "\(collector.lines)")
+        collector.signal(SIGINT)
+        #expect(collector.waitForExit() == 0)
+        let delivered = shipped(collector.lines).map(\.seedLine)
+        let undelivered = example.lines.filter { $0.contains("log records not delivered") }
+        #expect(undelivered.isEmpty, "\(undelivered)")
+        #expect(byTitle(delivered) == byTitle(console.map(\.1)), "each process's lines, once, in order")
+    }
+
     @Test("A pyzmq publisher's records in the documented layout appear; malformed ones are counted and never stop zlogd")
     func pyzmqPublisherAndMalformed() throws {
         guard pyzmqAvailable else {
