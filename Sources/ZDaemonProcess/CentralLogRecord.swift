@@ -35,6 +35,10 @@ public enum CentralLogRecord {
     /// file, function, source), in bytes: 1 KiB.
     public static let maxFieldBytes = 1 << 10
 
+    /// The latest `time` a record may have: 1e12 s, about the year 33,000 (any later one is
+    /// malformed: no date can show it).
+    public static let maxTime: Double = 1e12
+
     /// The topic frame of `record`: `<app>.<LEVEL>.<label>`.
     public static func topic(of record: LogRecord) -> [UInt8] {
         Array("\(record.app).\(record.level.pythonName).\(cut(record.name, to: maxFieldBytes))".utf8)
@@ -95,7 +99,7 @@ public enum CentralLogRecord {
 
     /// `1764700000.123456`: whole microseconds, the same text on every platform.
     static func seconds(_ value: Double) -> String {
-        guard value.isFinite, value >= 0, value < 1e15 else { return "0" }
+        guard value.isFinite, value >= 0, value < maxTime else { return "0" }
         let micros = Int64((value * 1_000_000).rounded())
         let fraction = String(micros % 1_000_000)
         return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
@@ -169,7 +173,9 @@ public enum CentralLogRecord {
         guard case .number(let time)? = object["time"] else {
             throw fail(object["time"] == nil ? "'time' is missing" : "'time' must be seconds since the epoch, not \(object["time"]!.kind)")
         }
-        guard time.isFinite, time >= 0 else { throw fail("'time' must be seconds since the epoch, not \(time)") }
+        guard time.isFinite, time >= 0, time < maxTime else {
+            throw fail("'time' must be seconds since the epoch (0 to 1e12), not \(time)")
+        }
         let levelName = try string("level", required: true)!
         guard let level = Logger.Level(pythonName: levelName), levelName.uppercased() != "NOTSET" else {
             throw fail("unknown level '\(cut(levelName, to: 40))' (expected TRACE, DEBUG, INFO, NOTICE, WARNING, ERROR or CRITICAL)")

@@ -303,6 +303,8 @@ public struct LogFormat: Sendable, Equatable {
     }
 
     private func asctime(_ created: Double) -> String {
+        // A record from elsewhere may say anything: keep the conversion in range.
+        let created = created.isFinite ? min(max(created, 0), 1e12) : 0
         var seconds = time_t(created.rounded(.down))
         var parts = tm()
         localtime_r(&seconds, &parts)

@@ -14,7 +14,7 @@ import ZDaemonSecurity
 /// Ships log records to a collector over ZeroMQ without ever blocking the code that logs: the
 /// engine behind the INI's `class = ZMQHandler` and behind ``ZMQLogHandler``.
 ///
-/// - The socket is an XPUB with `ZMQ_XPUB_NODROP`, owned by a thread of the publisher's own
+/// - The socket is an XPUB with `ZMQ_XPUB_NODROP` and `ZMQ_IMMEDIATE`, owned by a thread of the publisher's own
 ///   (in a libzmq context of its own), which **connects** to the collector's endpoints: many
 ///   processes log to one collector, which binds. A collector's SUB sees an ordinary publisher.
 /// - Callers only encode the record (``CentralLogRecord``) and append it to a bounded queue
@@ -25,9 +25,9 @@ import ZDaemonSecurity
 ///   slow-joiner effect.
 /// - When the collector does not keep up, libzmq refuses the next record (EAGAIN, NODROP at the
 ///   high-water mark); the record stays first in the queue and is retried (10 ms, backing off to
-///   100 ms). When the queue is full, new records are dropped and counted, and once there is room
-///   again a record saying how many were dropped takes their place (level `WARNING`, label
-///   `zdaemon.log`), so the collector shows where the gap is.
+///   100 ms). When the queue is full, new records are dropped and counted, and as soon as a
+///   collector is subscribed and there is room again, a record saying how many were dropped takes
+///   their place (level `WARNING`, label `zdaemon.log`), so the collector shows where the gap is.
 /// - ``close(timeout:)`` (the process layer calls it at exit) sends what it can and lingers,
 ///   within its timeout, then says on stderr what was not delivered.
 public final class LogPublisher: Sendable {
@@ -183,7 +183,8 @@ public final class LogPublisher: Sendable {
         note.name = "zdaemon.log"
         note.level = .warning
         note.message = "\(count) log record\(count == 1 ? " was" : "s were") dropped by log handler '\(name)': its queue "
-            + "of \(settings.queueLimit) was full (the collector at \(settings.endpoints.joined(separator: ", ")) was down or too slow)"
+            + "(\(settings.queueLimit) records, \(Self.queueBytesLimit >> 20) MiB) was full (the collector at "
+            + "\(settings.endpoints.joined(separator: ", ")) was down or too slow)"
         note.metadata = ["dropped": .stringConvertible(count)]
         note.file = ""
         note.function = ""
@@ -209,15 +210,14 @@ public final class LogPublisher: Sendable {
         let deadline = ContinuousClock.now + min(timeout, settings.linger)
         let started = state.withLock { state -> Bool in
             if state.closing == nil { state.closing = deadline }
-            if state.sleeping {
-                state.sleeping = false
-                var byte: UInt8 = 1
-                _ = write(wake.write, &byte, 1)
-            }
+            state.sleeping = false
             return state.started
         }
+        // Always: the thread may be about to sleep with a timeout computed before the close.
+        var byte: UInt8 = 1
+        _ = write(wake.write, &byte, 1)
         if started { _ = wait(until: deadline + .milliseconds(500)) { $0.finished } }
-        let (undelivered, dropped, subscribed) = state.withLock { ($0.count + $0.pendingDrops, $0.statistics.dropped, $0.statistics.subscribed) }
+        let (undelivered, dropped, subscribed) = state.withLock { ($0.count, $0.statistics.dropped, $0.statistics.subscribed) }
         if undelivered > 0 {
             let why = subscribed ? "the collector did not take them in time" : "no collector was subscribed"
             Self.stderrLine("log handler '\(name)': \(undelivered) log record\(undelivered == 1 ? "" : "s") not delivered to "
@@ -283,6 +283,18 @@ public final class LogPublisher: Sendable {
             let subscribed = !topics.isEmpty
             state.withLock { $0.statistics.subscribed = subscribed }
 
+            // Drops are said as soon as they can be: once a collector is subscribed and the queue
+            // has room (a record published first puts the note before itself).
+            if subscribed {
+                state.withLock { state in
+                    guard state.pendingDrops > 0, state.count < settings.queueLimit, let last = state.last else { return }
+                    let note = CentralLogRecord.frames(of: dropNote(state.pendingDrops, like: last))
+                    state.queue.append(note)
+                    state.bytes += note[0].count + note[1].count
+                    state.pendingDrops = 0
+                }
+            }
+
             // Send while a collector is subscribed and libzmq takes them.
             var refused = false
             var sentAny = false
@@ -312,11 +324,6 @@ public final class LogPublisher: Sendable {
             // Closing: stop once everything is out, or at the deadline; libzmq gets what is left.
             let (closing, waiting) = state.withLock { ($0.closing, $0.count) }
             if let closing {
-                if subscribed, state.withLock({ $0.pendingDrops > 0 }), let last = state.withLock({ $0.last }) {
-                    // Drops at the very end are said too.
-                    let note = CentralLogRecord.frames(of: dropNote(state.withLock { $0.pendingDrops }, like: last))
-                    if case .sent = send(note, on: xpub) { state.withLock { $0.pendingDrops = 0; $0.statistics.sent += 1 } }
-                }
                 let left = closing - ContinuousClock.now
                 if waiting == 0 || left <= .zero {
                     closeSocket(xpub, linger: Int32(max(0, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)))
@@ -325,21 +332,22 @@ public final class LogPublisher: Sendable {
                 }
             }
 
-            // Wait for a subscription change, a record, a retry or the close deadline.
-            var timeout: Int = -1
-            if refused { timeout = Int(backoff) }
-            if let closing {
-                let left = closing - ContinuousClock.now
-                let ms = Int(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
-                timeout = timeout < 0 ? ms : min(timeout, ms)
+            // Wait for a subscription change, a record, a retry or the close deadline. Decided
+            // under the lock that publish() and close() take, so no wake-up is missed.
+            let timeout = state.withLock { state -> Int? in
+                // Records waiting while a collector takes them (or the drop note to say): again.
+                if subscribed && !refused && (state.count > 0 || state.pendingDrops > 0) && state.closing == nil { return nil }
+                var timeout = refused ? Int(backoff) : -1
+                if let closing = state.closing {
+                    let left = closing - ContinuousClock.now
+                    let ms = Int(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+                    timeout = timeout < 0 ? ms : min(timeout, ms)
+                }
+                // While refused, new records need no wake-up: the retry comes anyway.
+                state.sleeping = !refused
+                return timeout
             }
-            let sleep = state.withLock { state -> Bool in
-                // Records waiting while a collector takes them: go round again without sleeping.
-                if state.count > 0 && subscribed && !refused && state.closing == nil { return false }
-                state.sleeping = true
-                return true
-            }
-            guard sleep else { continue }
+            guard let timeout else { continue }
             var items = [
                 zmq_pollitem_t(socket: xpub, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0),
                 zmq_pollitem_t(socket: nil, fd: wake.read, events: Int16(ZMQ_POLLIN), revents: 0),
@@ -384,8 +392,10 @@ public final class LogPublisher: Sendable {
             bytes.withUnsafeBytes { zmq_setsockopt(socket, option, $0.baseAddress, $0.count) } == 0 ? nil
                 : "\(label): \(String(cString: zmq_strerror(zmq_errno())))"
         }
+        // ZMQ_IMMEDIATE: a pipe only while connected, so a collector that goes away unsubscribes
+        // (and records are held here, counted) instead of filling a pipe to nobody.
         if let problem = set(ZMQ_LINGER, 0, "ZMQ_LINGER") ?? set(ZMQ_XPUB_NODROP, 1, "ZMQ_XPUB_NODROP")
-            ?? set(ZMQ_SNDHWM, settings.hwm, "ZMQ_SNDHWM") {
+            ?? set(ZMQ_SNDHWM, settings.hwm, "ZMQ_SNDHWM") ?? set(ZMQ_IMMEDIATE, 1, "ZMQ_IMMEDIATE") {
             return problem
         }
         if let interval = settings.reconnectInterval, let problem = set(ZMQ_RECONNECT_IVL, interval, "ZMQ_RECONNECT_IVL") {
@@ -422,7 +432,8 @@ public final class LogPublisher: Sendable {
             if state.closing == nil { state.closing = .now }
             return lost
         }
-        Self.stderrLine("log handler '\(name)': \(problem); its log records are dropped (\(lost) so far)")
+        let dropped = state.withLock { $0.statistics.dropped }
+        Self.stderrLine("log handler '\(name)': \(problem); its log records are dropped (\(dropped) so far, \(lost) of them queued)")
     }
 }
 

@@ -63,7 +63,8 @@ public final class LoggingState: Sendable {
         content.withLock { content in
             if let cached = content.cache[label] { return (cached, content.configuration, content.processName, content.app) }
             let resolved = content.configuration.resolve(label)
-            content.cache[label] = resolved
+            // Bounded: a collector resolves labels its senders chose.
+            if content.cache.count < 4096 { content.cache[label] = resolved }
             return (resolved, content.configuration, content.processName, content.app)
         }
     }

@@ -148,7 +148,7 @@ extension LoggingConfiguration {
         }
         var publisherSettings = LogPublisher.Settings(endpoints: endpoints)
         if let queue = try integer(.queue, 1...1_000_000) { publisherSettings.queueLimit = queue }
-        if let hwm = try integer(.hwm, 0...1_000_000) { publisherSettings.hwm = Int32(hwm) }
+        if let hwm = try integer(.hwm, 1...1_000_000) { publisherSettings.hwm = Int32(hwm) }
         if let linger = try integer(.linger, 0...60_000) { publisherSettings.linger = .milliseconds(linger) }
         if let interval = try integer(.reconnectIvl, 1...600_000) { publisherSettings.reconnectInterval = Int32(interval) }
 

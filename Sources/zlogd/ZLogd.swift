@@ -39,8 +39,12 @@ final class Collector: Zlogd.LogCollectorHandlers {
 
     /// The start hook: the report timer.
     func start(_ daemon: Zlogd.LogCollector) throws {
-        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        var last = ContinuousClock.now
         timer = daemon.scheduleRepeatedTask(initialDelay: interval, delay: interval, name: "report") { daemon in
+            let now = ContinuousClock.now
+            let elapsed = now - last
+            last = now
+            let seconds = max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 0.001)
             let malformed = daemon.counters(.records).dropped
             let count = self.received - self.reported
             let rate = Double(count) / seconds

@@ -118,8 +118,15 @@ struct CentralRecordTests {
 
     @Test("A hostile record (deep nesting, invalid UTF-8 topic, oversized) is refused, never a crash")
     func hostile() {
-        let deep = Array(("{\"time\":1,\"level\":\"INFO\",\"message\":\"m\",\"metadata\":{\"k\":" + String(repeating: "[", count: 60_000)).utf8)
+        let nesting = String(repeating: "[", count: 30_000) + String(repeating: "]", count: 30_000)
+        let deep = Array(("{\"time\":1,\"level\":\"INFO\",\"message\":\"m\",\"metadata\":{\"k\":" + nesting + "}}").utf8)
         #expect(throws: CentralLogRecord.Malformed.self) { _ = try CentralLogRecord.decode(topic: [0x61], record: deep) }
+        #expect(throws: CentralLogRecord.Malformed.self) {
+            _ = try CentralLogRecord.decode(topic: [0x61], record: Array("{\"time\":1e19,\"level\":\"INFO\",\"message\":\"m\"}".utf8))
+        }
+        // The latest time allowed still formats (a date far away, never a trap).
+        let far = try? CentralLogRecord.decode(topic: [0x61], record: Array("{\"time\":999999999999,\"level\":\"INFO\",\"message\":\"m\"}".utf8))
+        #expect(far.map { LogFormat.standard.format($0).hasSuffix(" m") } == true)
         #expect(throws: CentralLogRecord.Malformed(frame: 0, reason: "not UTF-8")) {
             _ = try CentralLogRecord.decode(topic: [0xFF, 0xFE], record: Array("{}".utf8))
         }
@@ -206,7 +213,7 @@ struct LogPublisherTests {
             longest = max(longest, ContinuousClock.now - started)
         }
         // Never waits for the absent collector (a blocking handler would wait here for ever).
-        #expect(longest < .milliseconds(200), "the longest publish took \(longest)")
+        #expect(longest < .seconds(1), "the longest publish took \(longest)")
         #expect(publisher.statistics == LogPublisher.Statistics(sent: 0, dropped: 30, queued: 20, subscribed: false))
 
         let collector = try Socket(.sub, context: ZMQContext())
@@ -220,9 +227,9 @@ struct LogPublisherTests {
         #expect(records.first?.name == "zdaemon.log")
         #expect(records.first?.level == .warning)
         #expect(records.first?.metadata["dropped"] == "30")
-        #expect(records.first?.message.hasPrefix("30 log records were dropped by log handler 'central': its queue of 20 was full") == true)
+        #expect(records.first?.message.hasPrefix("30 log records were dropped by log handler 'central': its queue (20 records, 16 MiB) was full") == true)
         #expect(records.last?.message == "line 51")
-        #expect(publisher.statistics.sent == 22)
+        #expect(eventually { publisher.statistics.sent == 22 })
         #expect(publisher.close(timeout: .seconds(1)) == 0)
     }
 
@@ -247,7 +254,7 @@ struct LogPublisherTests {
             publisher.publish(record("line \(n)"))
             longest = max(longest, ContinuousClock.now - started)
         }
-        #expect(longest < .milliseconds(200), "the longest publish took \(longest)")
+        #expect(longest < .seconds(1), "the longest publish took \(longest)")
         let dropped = publisher.statistics.dropped
         #expect(dropped > 0, "the queue of 100 and the high-water marks of 10 cannot hold 5000 records")
 
@@ -266,6 +273,31 @@ struct LogPublisherTests {
         #expect(noted.reduce(0, +) == dropped)
         #expect(numbers.count + dropped == total)
         #expect(publisher.close(timeout: .seconds(1)) == 0)
+    }
+
+    @Test("A collector that goes away unsubscribes: records are held again and reach the next collector")
+    func collectorLeaves() throws {
+        let scratch = try ScratchDirectory(prefix: "zgen-central")
+        let endpoint = scratch.endpoint("logs")
+        let publisher = LogPublisher(name: "central", settings: .init(endpoints: [endpoint], reconnectInterval: 10))
+        defer { publisher.close(timeout: .zero) }
+        do {
+            let first = try Socket(.sub, context: ZMQContext())
+            try first.setOption(.subscribe([]))
+            try first.bind(endpoint)
+            publisher.publish(record("one"))
+            #expect(try receiveRecords(first) { $0.count == 1 }.map(\.message) == ["one"])
+            first.close(linger: 0)
+        }
+        #expect(eventually { !publisher.statistics.subscribed }, "the XPUB saw the unsubscription")
+        publisher.publish(record("two"))
+        publisher.publish(record("three"))
+        #expect(publisher.statistics.queued == 2)
+        let second = try Socket(.sub, context: ZMQContext())
+        try second.setOption(.subscribe([]))
+        try second.bind(endpoint)
+        #expect(try receiveRecords(second) { $0.count == 2 }.map(\.message) == ["two", "three"])
+        #expect(publisher.statistics.dropped == 0)
     }
 
     @Test("Closing with no collector returns what was not delivered; later records are dropped and counted")
