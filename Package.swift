@@ -76,12 +76,15 @@ let package = Package(
                 "INIFormat",
                 "CZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Helpers for tests of daemons (users' and ours): awaiting a condition, log capture, the
         // manual clock, daemons on a thread of their own, scratch directories.
-        .target(name: "ZDaemonTesting", dependencies: ["ZDaemon", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "ZDaemonTesting", dependencies: [
+            "ZDaemon", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+        ]),
         // The generator as a library: read -> validate -> model -> render. Never touches sockets.
         .target(name: "ZGenCore", dependencies: ["INIFormat", "ZGenVocabulary"]),
         .executableTarget(

@@ -1,6 +1,7 @@
 import CZeroMQ
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 import ZDaemon
 import ZDaemonSecurity
@@ -30,6 +31,8 @@ import ZDaemonSecurity
 ///   their place (level `WARNING`, label `zdaemon.log`), so the collector shows where the gap is.
 /// - ``close(timeout:)`` (the process layer calls it at exit) sends what it can and lingers,
 ///   within its timeout, then says on stderr what was not delivered.
+/// - swift-metrics counters `zdaemon_log_records_sent` and `zdaemon_log_records_dropped`
+///   (dimension `handler`) count what the thread handed to the socket and what was dropped.
 public final class LogPublisher: Sendable {
     /// Where and how records are shipped.
     public struct Settings: Sendable, Equatable {
@@ -109,12 +112,18 @@ public final class LogPublisher: Sendable {
 
     private let state = Mutex(State())
     private let condition = NSCondition()
+    private let sentMetric: Counter
+    private let droppedMetric: Counter
     private let wake: (read: Int32, write: Int32)
 
-    /// Creates a publisher; its thread and socket start with the first record.
-    public init(name: String, settings: Settings) {
+    /// Creates a publisher; its thread and socket start with the first record. Its counters go to
+    /// `metricsFactory`, or to the bootstrapped swift-metrics backend when nil.
+    public init(name: String, settings: Settings, metricsFactory: (any MetricsFactory)? = nil) {
         self.name = name
         self.settings = settings
+        let factory = metricsFactory ?? MetricsSystem.factory
+        sentMetric = Counter(label: "zdaemon_log_records_sent", dimensions: [("handler", name)], factory: factory)
+        droppedMetric = Counter(label: "zdaemon_log_records_dropped", dimensions: [("handler", name)], factory: factory)
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
             for fd in fds {
@@ -144,13 +153,13 @@ public final class LogPublisher: Sendable {
     public func publish(_ record: LogRecord) {
         let frames = CentralLogRecord.frames(of: record)
         let size = frames[0].count + frames[1].count
-        let (start, signal) = state.withLock { state -> (Bool, Bool) in
+        let (start, signal, dropped) = state.withLock { state -> (Bool, Bool, Bool) in
             guard state.closing == nil,
                   state.count < settings.queueLimit, state.bytes + size <= Self.queueBytesLimit
             else {
                 state.pendingDrops += 1
                 state.statistics.dropped += 1
-                return (false, false)
+                return (false, false, true)
             }
             if state.pendingDrops > 0 {
                 let note = CentralLogRecord.frames(of: dropNote(state.pendingDrops, like: record))
@@ -165,9 +174,11 @@ public final class LogPublisher: Sendable {
             state.started = true
             let signal = state.sleeping
             state.sleeping = false
-            return (start, signal)
+            return (start, signal, false)
         }
-        if start {
+        if dropped {
+            droppedMetric.increment()
+        } else if start {
             let thread = Thread { [self] in run() }
             thread.name = "log publisher"
             thread.start()
@@ -302,6 +313,7 @@ public final class LogPublisher: Sendable {
                 switch send(frames, on: xpub) {
                 case .sent:
                     sentAny = true
+                    sentMetric.increment()
                     state.withLock { state in
                         state.bytes -= frames[0].count + frames[1].count
                         state.head += 1
@@ -432,6 +444,7 @@ public final class LogPublisher: Sendable {
             if state.closing == nil { state.closing = .now }
             return lost
         }
+        droppedMetric.increment(by: lost)
         let dropped = state.withLock { $0.statistics.dropped }
         Self.stderrLine("log handler '\(name)': \(problem); its log records are dropped (\(dropped) so far, \(lost) of them queued)")
     }

@@ -204,7 +204,9 @@ struct LogPublisherTests {
     func downThenBack() throws {
         let scratch = try ScratchDirectory(prefix: "zgen-central")
         let endpoint = scratch.endpoint("logs")
-        let publisher = LogPublisher(name: "central", settings: .init(endpoints: [endpoint], queueLimit: 20, reconnectInterval: 10))
+        let metrics = CountingMetrics()
+        let publisher = LogPublisher(name: "central", settings: .init(endpoints: [endpoint], queueLimit: 20, reconnectInterval: 10),
+                                     metricsFactory: metrics)
         defer { publisher.close(timeout: .zero) }
         var longest = Duration.zero
         for n in 1...50 {
@@ -230,6 +232,8 @@ struct LogPublisherTests {
         #expect(records.first?.message.hasPrefix("30 log records were dropped by log handler 'central': its queue (20 records, 16 MiB) was full") == true)
         #expect(records.last?.message == "line 51")
         #expect(eventually { publisher.statistics.sent == 22 })
+        #expect(metrics.value("zdaemon_log_records_sent", [("handler", "central")]) == 22)
+        #expect(metrics.value("zdaemon_log_records_dropped", [("handler", "central")]) == 30)
         #expect(publisher.close(timeout: .seconds(1)) == 0)
     }
 

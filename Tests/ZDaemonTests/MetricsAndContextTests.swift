@@ -4,45 +4,6 @@ import Testing
 @testable import ZDaemon
 import ZDaemonTesting
 
-/// A minimal swift-metrics backend that keeps counter totals by label and dimensions.
-final class CountingMetrics: MetricsFactory {
-    final class CounterBox: CounterHandler {
-        let total = Atomic<Int64>(0)
-        func increment(by amount: Int64) { total.add(amount, ordering: .relaxed) }
-        func reset() { total.store(0, ordering: .relaxed) }
-    }
-    final class Ignored: RecorderHandler, TimerHandler {
-        func record(_ value: Int64) {}
-        func record(_ value: Double) {}
-        func recordNanoseconds(_ duration: Int64) {}
-    }
-
-    private let counters = Mutex<[String: CounterBox]>([:])
-
-    static func key(_ label: String, _ dimensions: [(String, String)]) -> String {
-        ([label] + dimensions.map { "\($0.0)=\($0.1)" }).joined(separator: " ")
-    }
-
-    func value(_ label: String, _ dimensions: [(String, String)]) -> Int64 {
-        counters.withLock { $0[Self.key(label, dimensions)]?.total.load(ordering: .relaxed) ?? 0 }
-    }
-
-    func makeCounter(label: String, dimensions: [(String, String)]) -> CounterHandler {
-        counters.withLock { counters in
-            let key = Self.key(label, dimensions)
-            if let existing = counters[key] { return existing }
-            let box = CounterBox()
-            counters[key] = box
-            return box
-        }
-    }
-    func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> RecorderHandler { Ignored() }
-    func makeTimer(label: String, dimensions: [(String, String)]) -> TimerHandler { Ignored() }
-    func destroyCounter(_ handler: CounterHandler) {}
-    func destroyRecorder(_ handler: RecorderHandler) {}
-    func destroyTimer(_ handler: TimerHandler) {}
-}
-
 @Suite("Metrics and context")
 struct MetricsAndContextTests {
     @Test func countersReachSwiftMetrics() throws {
