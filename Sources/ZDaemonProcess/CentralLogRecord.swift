@@ -133,7 +133,8 @@ public enum CentralLogRecord {
     /// Reads the two frames of a shipped record: the topic must be UTF-8 (its content is not
     /// checked: the record says what it is); the record must be a JSON object in this layout
     /// of at most ``maxRecordBytes``. Strings longer than ``maxFieldBytes`` (the message: its own
-    /// limit) are cut, as the sender would have. The returned record's `thread` is 0.
+    /// limit) are cut, as the sender would have. The returned record's `thread` is 0; a missing
+    /// `hostname` is `-` (syslog's "unknown"), a missing `label` is `root`.
     public static func decode(topic: [UInt8], record: [UInt8]) throws(Malformed) -> LogRecord {
         guard String(validating: topic, as: UTF8.self) != nil else { throw Malformed(frame: 0, reason: "not UTF-8") }
         guard record.count <= maxRecordBytes else {
@@ -193,7 +194,7 @@ public enum CentralLogRecord {
             name: try string("label") ?? "root", level: level, message: message, metadata: metadata,
             processName: try string("title") ?? "", process: try integer("pid") ?? 0, created: time,
             file: try string("file") ?? "", function: try string("function") ?? "", line: UInt(line), thread: 0,
-            source: try string("source") ?? "", hostname: try string("hostname") ?? "", app: try string("app") ?? "")
+            source: try string("source") ?? "", hostname: try string("hostname") ?? "-", app: try string("app") ?? "")
     }
 }
 

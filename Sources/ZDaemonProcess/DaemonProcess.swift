@@ -113,7 +113,7 @@ public enum DaemonProcess {
         let status = await execute(options, programs: programs)
         // What the log writers and publishers still hold goes out first (bounded: a reader or
         // collector that stopped reading cannot keep the process from exiting).
-        ProcessLogging.finish(timeout: .seconds(1))
+        ProcessLogging.finish()
         if status != 0 { throw ExitCode(status) }
     }
 

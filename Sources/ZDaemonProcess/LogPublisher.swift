@@ -104,6 +104,8 @@ public final class LogPublisher: Sendable {
         var sleeping = false
         var closing: ContinuousClock.Instant?
         var finished = false
+        /// The socket's linger ran out at close with records maybe still in libzmq's pipes.
+        var lingerExpired = false
         /// Title, pid and app of the last record, for a drop note written at the end.
         var last: LogRecord?
 
@@ -228,7 +230,13 @@ public final class LogPublisher: Sendable {
         var byte: UInt8 = 1
         _ = write(wake.write, &byte, 1)
         if started { _ = wait(until: deadline + .milliseconds(500)) { $0.finished } }
-        let (undelivered, dropped, subscribed) = state.withLock { ($0.count, $0.statistics.dropped, $0.statistics.subscribed) }
+        let (undelivered, dropped, subscribed, expired) = state.withLock {
+            ($0.count, $0.statistics.dropped, $0.statistics.subscribed, $0.lingerExpired)
+        }
+        if expired {
+            Self.stderrLine("log handler '\(name)': log records possibly lost: the linger ran out while libzmq still held some for "
+                + "\(settings.endpoints.joined(separator: ", ")) (its collector was slow)")
+        }
         if undelivered > 0 {
             let why = subscribed ? "the collector did not take them in time" : "no collector was subscribed"
             Self.stderrLine("log handler '\(name)': \(undelivered) log record\(undelivered == 1 ? "" : "s") not delivered to "
@@ -267,9 +275,10 @@ public final class LogPublisher: Sendable {
         guard let context = zmq_ctx_new() else { return fail("cannot create a libzmq context") }
         _ = zmq_ctx_set(context, ZMQ_BLOCKY, 0)
         var socket = zmq_socket(context, ZMQ_XPUB)
+        var contextTerminated = false
         defer {
             if let open = socket { closeSocket(open, linger: 0) }
-            while zmq_ctx_term(context) != 0 && zmq_errno() == EINTR {}
+            if !contextTerminated { while zmq_ctx_term(context) != 0 && zmq_errno() == EINTR {} }
             state.withLock { $0.finished = true }
             signalWaiters()
         }
@@ -334,12 +343,23 @@ public final class LogPublisher: Sendable {
             backoff = refused ? min(max(backoff * 2, 10), 100) : 0
 
             // Closing: stop once everything is out, or at the deadline; libzmq gets what is left.
-            let (closing, waiting) = state.withLock { ($0.closing, $0.count) }
+            let (closing, waiting, unsaid) = state.withLock { ($0.closing, $0.count, $0.pendingDrops) }
             if let closing {
                 let left = closing - ContinuousClock.now
-                if waiting == 0 || left <= .zero {
-                    closeSocket(xpub, linger: Int32(max(0, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)))
+                // Done when everything is out and any drops are said (if a collector can hear it).
+                if (waiting == 0 && (unsaid == 0 || !subscribed)) || left <= .zero {
+                    let linger = Int32(max(0, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+                    closeSocket(xpub, linger: linger)
                     socket = nil
+                    // libzmq still had to deliver what was sent last: a termination that takes the
+                    // whole linger means some of it may not have arrived.
+                    let started = ContinuousClock.now
+                    while zmq_ctx_term(context) != 0 && zmq_errno() == EINTR {}
+                    contextTerminated = true
+                    if sentAny || state.withLock({ $0.statistics.sent > 0 }), linger > 0,
+                       ContinuousClock.now - started >= .milliseconds(Int64(linger)) - .milliseconds(5) {
+                        state.withLock { $0.lingerExpired = true }
+                    }
                     return
                 }
             }

@@ -232,12 +232,15 @@ public enum ProcessLogging {
     }
 
     /// The last call before the process exits: flushes every handler and closes the ZMQHandlers'
-    /// publishers, within `timeout` in all (each publisher also within its own linger), saying
-    /// on stderr what did not reach its collector. Records logged afterwards still reach the
+    /// publishers, within `timeout` in all (nil: 1 s, or the longest ZMQHandler linger if that is
+    /// longer; each publisher also within its own linger), saying on stderr what did not reach
+    /// its collector. Records logged afterwards still reach the
     /// line handlers; ZMQHandlers drop and count them.
-    public static func finish(timeout: Duration = .seconds(1)) {
+    public static func finish(timeout: Duration? = nil) {
         guard let state else { return }
-        let deadline = ContinuousClock.now + timeout
+        // By default: a second, or the longest ZMQHandler linger when that is longer.
+        let longest = state.configuration.handlers.compactMap { $0.publisher?.settings.linger }.max() ?? .zero
+        let deadline = ContinuousClock.now + (timeout ?? max(.seconds(1), longest))
         for handler in state.configuration.handlers.sorted(by: { $0.sink != nil && $1.sink == nil }) {
             if let publisher = handler.publisher {
                 publisher.close(timeout: max(.zero, deadline - ContinuousClock.now))

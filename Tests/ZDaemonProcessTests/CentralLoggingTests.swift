@@ -142,6 +142,7 @@ struct CentralRecordTests {
         #expect(decoded.level == .warning)
         #expect(decoded.message == "hi")
         #expect(decoded.name == "root")
+        #expect(decoded.hostname == "-")
         #expect(decoded.created == 5.5)
     }
 }
