@@ -139,7 +139,7 @@ struct CentralLoggingTests {
 
         // 2. The collector comes up while the server is half-way, with a queue of 2 records.
         let example = try ChildProcess(myZmq, [
-            "-c", try timedINI(scratch, "queue = 2\nreconnect_ivl = 10"), "--interval", "1.5",
+            "-c", try timedINI(scratch, "queue = 2\nreconnect_ivl = 10\nlinger = 3000"), "--interval", "1.5",
             "--set", "log.central.endpoint=\(endpoint)",
         ] + scratch.exampleOverrides)
         #expect(example.waitForLine(containing: "Broadcasting: This is message #4"), "\(example.lines)")
