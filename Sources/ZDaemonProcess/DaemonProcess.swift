@@ -324,7 +324,7 @@ public enum DaemonProcess {
         let service = ProcessDaemonService(
             program: program, context: context, control: configuration.control.endpoint,
             logger: Logger(label: label), configPath: options.config, environment: environment,
-            assignments: options.assignments, readyDescriptor: readyFD,
+            assignments: options.assignments, readyDescriptor: readyFD, notifier: SystemdNotifier(environment: environment),
             rereadSecurity: {
                 try RuntimeConfiguration(path: path, specs: specs, environment: environment, assignments: assignments,
                                          instance: instance).security[name]
@@ -430,6 +430,7 @@ public struct ProcessDaemonService: Service {
     let environment: [String: String]
     let assignments: [String]
     let readyDescriptor: Int32?
+    let notifier: SystemdNotifier?
     let rereadSecurity: (@Sendable () throws -> SecurityConfiguration?)?
     let handleBox = LockedBox<DaemonHandle?>(nil)
     private let reported = LockedBox(false)
@@ -439,12 +440,15 @@ public struct ProcessDaemonService: Service {
     /// endpoint `control` (nil: none), logging lifecycle lines through `logger`; SIGHUP rereads
     /// `configPath` (its logging sections, with the log handler overrides of `environment` and
     /// `assignments`, and through `rereadSecurity`, if given, the CURVE allow-lists);
-    /// `readyDescriptor`, if any, gets one byte once the daemon's channels are open.
+    /// `readyDescriptor`, if any, gets one byte once the daemon's channels are open; `notifier`,
+    /// if any, gets systemd's `READY=1`, `WATCHDOG=1` (from the daemon's loop) and `STOPPING=1`.
     public init(
         program: DaemonProgram, context: DaemonContext, control: String?, logger: Logger, configPath: String,
         environment: [String: String] = [:], assignments: [String] = [],
-        readyDescriptor: Int32? = nil, rereadSecurity: (@Sendable () throws -> SecurityConfiguration?)? = nil
+        readyDescriptor: Int32? = nil, notifier: SystemdNotifier? = nil,
+        rereadSecurity: (@Sendable () throws -> SecurityConfiguration?)? = nil
     ) {
+        self.notifier = notifier
         self.program = program
         self.context = context
         self.control = control
@@ -493,7 +497,22 @@ public struct ProcessDaemonService: Service {
         handleBox.withLock { $0 = handle }
         let configuration = context.configuration
         Self.enforceShutdownDeadline(of: handle, limit: configuration.shutdownTimeout + configuration.linger + .seconds(2),
-                                     name: program.spec.name, logger: logger)
+                                     name: program.spec.name, logger: logger, notifier: notifier)
+        if let notifier {
+            let name = program.spec.name
+            let title = context.title
+            Task {
+                await handle.started()
+                notifier.send("READY=1\nSTATUS=\(name) \(title): channels open, processing messages")
+                guard let interval = notifier.watchdogInterval else { return }
+                // From the loop itself: a wedged or stopped loop falls silent, and systemd acts.
+                _ = handle.execute { (daemon: Daemon) in
+                    daemon.loop.scheduleRepeatedTask(initialDelay: .zero, delay: interval, name: "systemd watchdog") {
+                        notifier.send("WATCHDOG=1")
+                    }
+                }
+            }
+        }
         Self.warnAboutUnresolvableHosts(program.spec, overrides: context.configuration.channels, logger: logger)
         if let readyDescriptor = self.readyDescriptor {
             // Never block the loop on a launcher that does not read.
@@ -532,9 +551,11 @@ public struct ProcessDaemonService: Service {
     /// Ends the process (exit 75) if the daemon has not finished within `limit` of beginning to
     /// terminate: a handler that never returns cannot be interrupted on its own thread, and a
     /// daemon process must stop when asked to. Runs on a thread of its own.
-    static func enforceShutdownDeadline(of handle: DaemonHandle, limit: Duration, name: String, logger: Logger) {
+    static func enforceShutdownDeadline(of handle: DaemonHandle, limit: Duration, name: String, logger: Logger,
+                                        notifier: SystemdNotifier? = nil) {
         let thread = Thread {
             _ = handle.waitUntilTerminating()
+            notifier?.send("STOPPING=1\nSTATUS=\(name) is terminating")
             guard !handle.waitUntilFinished(timeout: limit) else { return }
             logger.error("\(name) did not finish within \(Daemon.describe(limit)) s of terminating (a handler or timer is still running): exiting with status \(ExitStatus.shutdownDeadline)")
             ProcessLogging.finish(timeout: .seconds(1))

@@ -67,6 +67,8 @@ public enum Launcher {
         DaemonProcess.setProcessName(title)
         ProcessLogging.install(configuration.logging, processName: title, app: app)
         let logger = Logger(label: options.logHandler)
+        let notifier = SystemdNotifier()
+        let watchdogSeconds = notifier?.watchdogInterval.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
         signal(SIGPIPE, SIG_IGN)
 
         // Caught wherever they are delivered and queued for this loop; SIGCHLD wakes it to reap.
@@ -112,6 +114,7 @@ public enum Launcher {
         func beginStop(_ reason: String, signalled: Bool, termNow: Bool = false) {
             guard stop == nil else { return }
             stopping = true
+            notifier?.send("STOPPING=1\nSTATUS=stopping \(app)")
             let began = now()
             let grace = signalled || termNow ? 0 : stopTimeout / 2
             stop = (began, began + grace, began + stopTimeout, signalled, false)
@@ -206,9 +209,21 @@ public enum Launcher {
             waitReady(readies, timeout: 15)
             for pid in running.keys { running[pid]?.lastBeat = now() }
         }
+        if !stopping {
+            notifier?.send("READY=1\nSTATUS=\(app): \(running.count) processes running")
+        }
+        var lastWatchdog = 0.0
 
         while !running.isEmpty || (!restarts.isEmpty && !stopping) {
             var wait = 0.5
+            if let interval = watchdogSeconds {
+                // From the supervisor loop: while it runs (and so watches the children's heartbeats).
+                if now() - lastWatchdog >= interval {
+                    notifier?.send("WATCHDOG=1")
+                    lastWatchdog = now()
+                }
+                wait = min(wait, interval)
+            }
             if let next = restarts.map(\.deadline).min() { wait = max(0, min(wait, next - now())) }
             if let signal = signals.next(timeout: wait), signal != SIGCHLD { handle(signal: signal) }
             readPipes()
@@ -368,6 +383,8 @@ public enum Launcher {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
 
         var environment = ProcessInfo.processInfo.environment
+        // systemd talks to the launcher, which speaks for the app: not to each child.
+        for key in SystemdNotifier.environmentKeys { environment[key] = nil }
         environment["ZGEN_LAUNCHER_PID"] = String(getpid())
         environment["ZGEN_READY_FD"] = "3"
         let argv0 = CommandLine.arguments.first ?? "daemon"

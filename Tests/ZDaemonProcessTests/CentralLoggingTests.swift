@@ -404,3 +404,20 @@ struct PublisherReloadTests {
         #expect(retired.count == 1 && retired[0] === first.handlers[1].publisher)
     }
 }
+
+@Suite("systemd notify: the environment")
+struct SystemdNotifierTests {
+    @Test("NOTIFY_SOCKET absolute or @abstract; WATCHDOG_USEC halved, only for this pid")
+    func environment() throws {
+        #expect(SystemdNotifier(environment: [:]) == nil)
+        #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": "relative/path"]) == nil)
+        #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": "@"]) == nil)
+        let plain = try #require(SystemdNotifier(environment: ["NOTIFY_SOCKET": "/run/systemd/notify"]))
+        #expect(plain.path == "/run/systemd/notify" && plain.watchdogInterval == nil)
+        let mine = try #require(SystemdNotifier(environment: ["NOTIFY_SOCKET": "@n", "WATCHDOG_USEC": "3000000", "WATCHDOG_PID": "\(getpid())"]))
+        #expect(mine.watchdogInterval == .milliseconds(1500))
+        let other = try #require(SystemdNotifier(environment: ["NOTIFY_SOCKET": "@n", "WATCHDOG_USEC": "3000000", "WATCHDOG_PID": "1"]))
+        #expect(other.watchdogInterval == nil)
+        #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": "/nonexistent/socket"])?.send("READY=1") == false)
+    }
+}
