@@ -6,41 +6,6 @@ import ZDaemonTesting
     import Glibc
 #endif
 
-/// A fake `NOTIFY_SOCKET`: a datagram socket the test reads, as systemd would.
-final class NotifyListener {
-    let fd: Int32
-    /// What to put in `NOTIFY_SOCKET`.
-    let address: String
-
-    /// Binds `path`, or the abstract name `@name` when `path` starts with `@`.
-    init(_ path: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw HarnessError("socket: \(errno)") }
-        address = path
-        var sockaddress = sockaddr_un()
-        sockaddress.sun_family = sa_family_t(AF_UNIX)
-        var bytes = Array(path.utf8)
-        if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 }
-        withUnsafeMutableBytes(of: &sockaddress.sun_path) { $0.copyBytes(from: bytes) }
-        let length = socklen_t(MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + bytes.count + (bytes.first == 0 ? 0 : 1))
-        let rc = withUnsafePointer(to: &sockaddress) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        guard rc == 0 else { throw HarnessError("bind \(path): \(errno)") }
-    }
-
-    deinit { close(fd) }
-
-    /// The next datagram, or nil after `timeout` seconds.
-    func next(timeout: Double = 10) -> String? {
-        var item = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&item, 1, Int32(timeout * 1000)) == 1 else { return nil }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = recv(fd, &buffer, buffer.count, 0)
-        return count >= 0 ? String(decoding: buffer.prefix(count), as: UTF8.self) : nil
-    }
-}
-
 @Suite("systemd notify protocol (real processes)", .serialized)
 struct SystemdNotifyTests {
     let myZmq: URL

@@ -16,12 +16,45 @@ import ArgumentParser
 struct ShutdownDeadlineTests {
     static let child = isolatedTestMode == "shutdown-deadline"
 
-    func start(_ scenario: String, in scratch: ScratchDirectory, endpoint: String, _ arguments: [String] = []) throws -> ChildProcess {
+    func start(_ scenario: String, in scratch: ScratchDirectory, endpoint: String, _ arguments: [String] = [],
+               environment extra: [String: String] = [:]) throws -> ChildProcess {
         let ini = try scratch.write("empty.ini", "")
         return try startIsolatedTest("shutdownScenarioChild", mode: "shutdown-deadline", environment: [
             "ZGEN_TEST_SCENARIO": scenario, "ZGEN_TEST_ENDPOINT": endpoint, "ZGEN_TEST_INI": ini,
             "ZGEN_TEST_ARGUMENTS": arguments.joined(separator: " "),
-        ])
+        ].merging(extra) { $1 })
+    }
+
+    @Test("systemd's WATCHDOG=1 comes from the loop: it stops while a handler blocks the loop, and resumes after",
+          .disabled(if: isolatedTestMode != nil))
+    func watchdogStopsWhileBlocked() throws {
+        let scratch = try ScratchDirectory(prefix: "zgen-sd")
+        let endpoint = scratch.endpoint("in")
+        let listener = try NotifyListener(scratch.file("notify"))
+        let child = try start("block", in: scratch, endpoint: endpoint,
+                              environment: ["NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": "200000"])
+        defer { child.signal(SIGKILL) }
+        #expect(listener.next()?.hasPrefix("READY=1\n") == true, "\(child.lines)")
+        for _ in 0..<3 { #expect(listener.next(timeout: 2) == "WATCHDOG=1") }
+        let push = try Socket(.push, linger: 0)
+        defer { push.close(linger: 0) }
+        try push.connect(endpoint)
+        try push.send([Array("m0".utf8)])
+        #expect(child.waitForLine(containing: "handling m0"), "\(child.lines)")
+        // The handler blocks the loop for 1.5 s: the longest silence between two WATCHDOG=1 spans it.
+        var times: [ContinuousClock.Instant] = [.now]
+        while !child.lines.contains(where: { $0.contains("handled m0") }) || times.count < 4 {
+            guard listener.next(timeout: 5) == "WATCHDOG=1" else { break }
+            times.append(.now)
+            if times.count > 100 { break }
+        }
+        let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
+        let longest = gaps.max() ?? .zero
+        print("the longest silence of the watchdog while the handler blocked 1.5 s: \(longest)")
+        #expect(longest > .seconds(1), "\(gaps)")
+        #expect(child.lines.contains { $0.contains("handled m0") }, "watchdogs resumed after the handler: \(child.lines)")
+        child.signal(SIGTERM)
+        #expect(child.waitForExit(timeout: 30) == 0, "\(child.lines)")
     }
 
     @Test("SIGTERM with 20 slow messages queued: handling stops at --shutdown-timeout, the rest is dropped and logged, exit 75",
@@ -121,12 +154,13 @@ struct ShutdownDeadlineTests {
         } else {
             let spec = DaemonSpec.test("Slow", ChannelSpec(name: "input", socket: .pull, endpoints: [endpoint], bind: true))
             let stuck = scenario == "stuck"
+            let blocking = scenario == "block"
             program = DaemonProgram(spec) { context in
                 let daemon = try Daemon(spec: spec, configuration: context.configuration)
                 daemon.onReceive(0) { frames in
                     let text = String(decoding: frames[0], as: UTF8.self)
                     daemon.logger.info("handling \(text)")
-                    usleep(stuck ? 60_000_000 : 400_000)
+                    usleep(stuck ? 60_000_000 : blocking ? 1_500_000 : 400_000)
                     daemon.logger.info("handled \(text)")
                 }
                 return daemon
