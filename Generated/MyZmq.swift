@@ -97,7 +97,7 @@ public enum MyZmq {
         }
 
         /// The channel table the runtime opens (what the schema leaves out has the runtime's default).
-        public static let spec = DaemonSpec(name: "MyWorker", title: "(my:worker)", app: app, channels: [
+        public static let spec = DaemonSpec(name: "MyWorker", title: "(my:worker)", app: app, instances: 4, channels: [
             ChannelSpec(name: "job", socket: .pull, endpoints: ["tcp://localhost:9090"]),
             ChannelSpec(name: "broadcast", socket: .sub, endpoints: ["tcp://localhost:9095"], subscribe: [""]),
         ], description: "Logs every job and broadcast; terminates on the broadcast `EXIT`.")

@@ -110,12 +110,12 @@ struct MyZmqCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds between the server's messages (the seed's 2 s).", valueName: "seconds"))
     var interval: Double = 2
 
-    @Option(help: ArgumentHelp("How many MyWorker processes the launcher starts.", valueName: "count"))
-    var workers: Int = 4
+    @Option(help: ArgumentHelp("How many MyWorker processes the launcher starts (default: the schema's instances, 4).", valueName: "count"))
+    var workers: Int?
 
     func validate() throws {
         guard interval > 0 else { throw ValidationError("--interval must be a positive number of seconds") }
-        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
     }
 
     func run() async throws {

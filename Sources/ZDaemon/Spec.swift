@@ -96,16 +96,20 @@ public struct DaemonSpec: Sendable, Equatable {
     public var title: String
     /// The application the daemon belongs to, e.g. `my_zmq`.
     public var app: String
+    /// How many processes of this daemon an app runs (the schema's `instances`; at least 1): the
+    /// process layer's launcher starts that many unless told otherwise.
+    public var instances: Int
     /// The channels, in declaration order (a `DaemonChannel`'s raw value is a position here).
     public var channels: [ChannelSpec]
     /// Free text from the schema.
     public var description: String?
 
     /// Creates a daemon declaration.
-    public init(name: String, title: String, app: String, channels: [ChannelSpec], description: String? = nil) {
+    public init(name: String, title: String, app: String, instances: Int = 1, channels: [ChannelSpec], description: String? = nil) {
         self.name = name
         self.title = title
         self.app = app
+        self.instances = max(1, instances)
         self.channels = channels
         self.description = description
     }

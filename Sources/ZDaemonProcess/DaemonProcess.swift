@@ -73,13 +73,14 @@ public struct DaemonProgram: Sendable {
     /// Creates the daemon; runs on the daemon's thread.
     public var make: @Sendable (DaemonContext) throws -> any DaemonHosting
 
-    /// Declares a daemon type.
+    /// Declares a daemon type; `processes` defaults to the schema's `instances`
+    /// (``DaemonSpec/instances``, 1 when the schema does not say).
     public init<D: DaemonHosting>(
-        _ spec: DaemonSpec, processes: Int = 1, finish: Finish = .unexpected,
+        _ spec: DaemonSpec, processes: Int? = nil, finish: Finish = .unexpected,
         _ make: @escaping @Sendable (DaemonContext) throws -> D
     ) {
         self.spec = spec
-        self.processes = processes
+        self.processes = processes ?? spec.instances
         self.finish = finish
         self.make = { try make($0) }
     }

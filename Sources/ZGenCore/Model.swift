@@ -168,15 +168,19 @@ public struct Daemon: Sendable, Hashable {
     public var title: String
     /// Doc comment text.
     public var description: String?
+    /// How many processes of it an app runs (`instances`); nil when the schema does not say (one).
+    public var instances: Int?
     /// Channels in source order (the runtime's channel index is the position here).
     public var channels: [Channel]
 
     /// Creates a daemon.
-    public init(name: String, typeName: String, title: String, description: String? = nil, channels: [Channel]) {
+    public init(name: String, typeName: String, title: String, description: String? = nil, instances: Int? = nil,
+                channels: [Channel]) {
         self.name = name
         self.typeName = typeName
         self.title = title
         self.description = description
+        self.instances = instances
         self.channels = channels
     }
 }

@@ -590,7 +590,8 @@ struct Renderer {
             }
             r.line()
             r.doc("The channel table the runtime opens (what the schema leaves out has the runtime's default).")
-            r.line("\(r.a)static let spec = DaemonSpec(name: \(swiftStringLiteral(d)), title: \(swiftStringLiteral(daemon.title)), app: app, channels: [")
+            let instances = daemon.instances.map { "instances: \($0), " } ?? ""
+            r.line("\(r.a)static let spec = DaemonSpec(name: \(swiftStringLiteral(d)), title: \(swiftStringLiteral(daemon.title)), app: app, \(instances)channels: [")
             r.indent += 1
             for channel in daemon.channels { r.call("ChannelSpec", r.specArguments(channel), suffix: ",") }
             r.indent -= 1

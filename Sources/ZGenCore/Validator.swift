@@ -24,7 +24,7 @@ struct Validator {
     static let rootKeysINI = ["version", "app", "imports", "description"]
     static let messageKeys = ["description", "frames", "extraFrames", "renamedFrom"]
     static let frameKeys = ["name", "type", "swiftType", "repeated", "description", "default", "renamedFrom"]
-    static let daemonKeys = ["title", "description", "channels"]
+    static let daemonKeys = ["title", "description", "instances", "channels"]
     static let channelKeys = [
         "socket", "endpoint", "bind", "subscribe", "message", "send", "recv", "request", "reply", "error", "handler", "stream", "borrow", "sender", "hwm", "queue", "linger",
         "timeout", "drainedBy", "drains", "options", "security", "curveServer", "description",
@@ -500,9 +500,10 @@ struct Validator {
         _ member: Node.Member, typeName: String, messages: [Message], endpointLocations: inout [[SourceLocation]]
     ) -> Daemon? {
         channelLocations[member.key] = member.keyLocation  // the daemon's own key
-        let known = form == .json ? Self.daemonKeys : ["title", "description", container("channels")]
+        let known = form == .json ? Self.daemonKeys : ["title", "description", "instances", container("channels")]
         guard let keys = object(member.value, "daemon `\(member.key)`", known: known) else { return nil }
         let title = keys["title"].flatMap { string($0) } ?? member.key
+        let instances = keys["instances"].flatMap { integer($0, in: 1...10_000) }
         let description = keys["description"].flatMap { string($0) }
         var channels: [Channel] = []
         var channelKeys: [ChannelKeys] = []
@@ -578,7 +579,8 @@ struct Validator {
         }
         guard ok else { return nil }
         guard checkDrains(&channels, keys: channelKeys) else { return nil }
-        return Daemon(name: member.key, typeName: typeName, title: title, description: description, channels: channels)
+        return Daemon(name: member.key, typeName: typeName, title: title, description: description, instances: instances,
+                      channels: channels)
     }
 
     typealias ChannelKeys = [String: Node.Member]
